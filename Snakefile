@@ -1,0 +1,25 @@
+# stepdiff: diffusion models from first principles, as a Snakemake workflow.
+# Experiments are listed in config/config.yaml; results land in results/.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/plot.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,110 @@
+# Functions that turn the config into target lists and wildcard constraints.
+import os
+import sys
+
+SRC = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, SRC)
+# Scripts run in their own interpreter (and conda env): give them the library.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (SRC, os.environ.get("PYTHONPATH")) if p
+)
+
+from stepdiff.config import (
+    check_config,
+    is_learned,
+    label_pattern,
+    sampler_runs,
+    final_runs,
+)
+
+check_config(config)
+
+EXP = config["experiments"]
+LEARNED = [e for e in EXP if is_learned(EXP[e])]
+ANALYTIC = [e for e in EXP if e not in LEARNED]
+
+
+def alternatives(names):
+    # A regex that matches none of the names when the list is empty.
+    return "|".join(names) if names else "(?!)"
+
+
+wildcard_constraints:
+    experiment=alternatives(EXP),
+    sampler=label_pattern(),
+    steps=r"[1-9][0-9]*",
+    source="samples|reference",
+
+
+def run_files(pattern, experiment, runs=None):
+    runs = sampler_runs(EXP[experiment]) if runs is None else runs
+    return [
+        pattern.format(experiment=experiment, sampler=label, steps=steps)
+        for label, steps in runs
+    ]
+
+
+def reference_runs(experiment):
+    """Runs sampled again with the exact denoiser (learned experiments only)."""
+    return final_runs(EXP[experiment]) if experiment in LEARNED else []
+
+
+def evaluation_files(wildcards):
+    e = wildcards.experiment
+    return run_files(
+        "results/metrics/{experiment}/samples/{sampler}-{steps}.csv", e
+    ) + run_files(
+        "results/metrics/{experiment}/reference/{sampler}-{steps}.csv",
+        e,
+        reference_runs(e),
+    )
+
+
+def figure_inputs(wildcards):
+    e = wildcards.experiment
+    runs = final_runs(EXP[e], uniform_only=True)
+    inputs = {
+        "train": f"results/data/{e}/train.npy",
+        "samples": run_files("results/samples/{experiment}/{sampler}-{steps}.npy", e, runs),
+        "trajectories": run_files(
+            "results/trajectories/{experiment}/{sampler}-{steps}.npy", e, runs
+        ),
+    }
+    if e in LEARNED:
+        inputs["loss"] = f"results/models/{e}/loss.csv"
+    return inputs
+
+
+def model_params(wildcards):
+    return EXP[wildcards.experiment].get("model", {})
+
+
+def denoiser_name(wildcards):
+    learned = wildcards.experiment in LEARNED and wildcards.source == "samples"
+    return "learned" if learned else "exact"
+
+
+def sweeps():
+    """Experiments with more than one step count for some sampler."""
+    return [
+        e
+        for e in EXP
+        if len({steps for _, steps in sampler_runs(EXP[e])}) > 1
+    ]
+
+
+def all_targets():
+    targets = []
+    for e in EXP:
+        targets += [f"results/figures/{e}.jpg", f"results/metrics/{e}.csv"]
+        targets += run_files(
+            "results/reference/{experiment}/{sampler}-{steps}.npy",
+            e,
+            reference_runs(e),
+        )
+    targets += [f"results/figures/{e}_steps.jpg" for e in sweeps()]
+    return targets
+
+
+def experiment_config(wildcards):
+    return EXP[wildcards.experiment]

@@ -1,0 +1,48 @@
+rule figure:
+    """The experiment's figure, from its saved samples (restyling reruns nothing else)."""
+    input:
+        unpack(figure_inputs),
+    output:
+        report(
+            "results/figures/{experiment}.jpg",
+            caption="../report/figure.rst",
+            category="Figures",
+            subcategory="{experiment}",
+        ),
+    params:
+        exp=experiment_config,
+    log:
+        "results/logs/figure/{experiment}.log",
+    benchmark:
+        "results/benchmarks/figure/{experiment}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    conda:
+        "../../envs/numpy.yaml"
+    script:
+        "../scripts/figure.py"
+
+
+rule steps_figure:
+    """Metric against number of steps, one line per sampler and grid."""
+    input:
+        "results/metrics/{experiment}.csv",
+    output:
+        report(
+            "results/figures/{experiment}_steps.jpg",
+            caption="../report/steps.rst",
+            category="Figures",
+            subcategory="{experiment}",
+        ),
+    log:
+        "results/logs/steps_figure/{experiment}.log",
+    benchmark:
+        "results/benchmarks/steps_figure/{experiment}.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/numpy.yaml"
+    script:
+        "../scripts/steps_figure.py"

@@ -1,0 +1,68 @@
+# One job per sampler configuration: {sampler} is e.g. ddim or ddim_karras.
+
+
+rule sample_analytic:
+    """Sample with the exact denoiser of an analytic experiment (numpy only)."""
+    output:
+        samples="results/samples/{experiment}/{sampler}-{steps}.npy",
+        trajectories="results/trajectories/{experiment}/{sampler}-{steps}.npy",
+    params:
+        exp=experiment_config,
+    wildcard_constraints:
+        experiment=alternatives(ANALYTIC),
+    log:
+        "results/logs/sample/{experiment}/{sampler}-{steps}.log",
+    benchmark:
+        "results/benchmarks/sample/{experiment}/{sampler}-{steps}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/numpy.yaml"
+    script:
+        "../scripts/sample.py"
+
+
+rule sample_learned:
+    """Sample with a trained denoiser (torch)."""
+    input:
+        model="results/models/{experiment}/denoiser.pt",
+    output:
+        samples="results/samples/{experiment}/{sampler}-{steps}.npy",
+        trajectories="results/trajectories/{experiment}/{sampler}-{steps}.npy",
+    params:
+        exp=experiment_config,
+    wildcard_constraints:
+        experiment=alternatives(LEARNED),
+    log:
+        "results/logs/sample/{experiment}/{sampler}-{steps}.log",
+    benchmark:
+        "results/benchmarks/sample/{experiment}/{sampler}-{steps}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/sample.py"
+
+
+rule sample_reference:
+    """Sample a learned experiment again with the exact denoiser of its data,
+    to separate the network's error from the sampler's."""
+    output:
+        "results/reference/{experiment}/{sampler}-{steps}.npy",
+    params:
+        exp=experiment_config,
+    log:
+        "results/logs/reference/{experiment}/{sampler}-{steps}.log",
+    benchmark:
+        "results/benchmarks/reference/{experiment}/{sampler}-{steps}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/numpy.yaml"
+    script:
+        "../scripts/sample_reference.py"

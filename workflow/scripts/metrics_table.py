@@ -1,0 +1,12 @@
+"""Gather the run scores of one experiment into one long table."""
+
+import pandas as pd
+
+from stepdiff.tables import metrics_table
+from stepdiff.io import log_to, save_csv
+
+sm = snakemake  # noqa: F821
+log = log_to(sm.log[0])
+table = metrics_table([pd.read_csv(f) for f in sm.input.runs], pd.read_csv(sm.input.floor))
+save_csv(sm.output[0], table)
+log.info("%d rows", len(table))

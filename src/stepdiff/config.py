@@ -70,8 +70,7 @@ def check_config(config: dict) -> None:
                 raise ConfigError(f"{key}.data.points: all points need the same dimension")
             if "weights" in data and len(data["weights"]) != len(data["points"]):
                 raise ConfigError(
-                    f"{key}.data.weights: {len(data['weights'])} weights for "
-                    f"{len(data['points'])} points"
+                    f"{key}.data.weights: {len(data['weights'])} weights for {len(data['points'])} points"
                 )
         if data["kind"] == "swiss_roll" and not is_learned(exp):
             raise ConfigError(f"{key}.model: swiss_roll data needs a model section")
@@ -99,3 +98,8 @@ def final_runs(exp: dict, uniform_only: bool = False) -> list[tuple[str, int]]:
             continue
         best[label] = max(best.get(label, 0), steps)
     return list(best.items()) or ([] if not uniform_only else final_runs(exp))
+
+
+def reference_size(exp: dict) -> int:
+    """Samples drawn with the exact denoiser for a learned experiment."""
+    return exp.get("reference", {}).get("n_samples", 2000)

@@ -13,8 +13,9 @@ def log_to(path: str) -> logging.Logger:
     """Send this job's log messages and any traceback to the rule's log file."""
     handle = open(path, "w", buffering=1)
     sys.stderr = handle
-    logging.basicConfig(stream=handle, level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s", force=True)
+    logging.basicConfig(
+        stream=handle, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
+    )
     return logging.getLogger("stepdiff")
 
 

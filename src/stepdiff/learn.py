@@ -49,12 +49,28 @@ class Denoiser(nn.Module):
         sigma_t = self.sigma * torch.sqrt(t)
         c_skip, c_out, c_in = self.scalings(sigma_t)
         c_noise = torch.log(sigma_t) / 4
-        feats = torch.cat([c_in * x, c_noise, torch.sin(c_noise * self.freqs), torch.cos(c_noise * self.freqs)], 1)
+        feats = torch.cat(
+            [c_in * x, c_noise, torch.sin(c_noise * self.freqs), torch.cos(c_noise * self.freqs)], 1
+        )
         return c_skip * x + c_out * self.net(feats)
 
 
-def train(x0, sigma, *, hidden, layers, n_freqs, steps, batch_size, lr, t_min, seed,
-          device="cpu", log=print, log_every=200):
+def train(
+    x0,
+    sigma,
+    *,
+    hidden,
+    layers,
+    n_freqs,
+    steps,
+    batch_size,
+    lr,
+    t_min,
+    seed,
+    device="cpu",
+    log=print,
+    log_every=200,
+):
     """Fit ``Denoiser`` to data ``x0`` (n, d); returns (model, losses per step).
 
     Batches are drawn at random from the whole set (an unshuffled loader
@@ -90,15 +106,23 @@ def train(x0, sigma, *, hidden, layers, n_freqs, steps, batch_size, lr, t_min, s
         sched.step()
         losses[step] = loss.item()
         if step % log_every == 0 or step == steps - 1:
-            log(f"step {step + 1}/{steps} loss {losses[max(0, step - log_every + 1): step + 1].mean():.4f}")
+            log(f"step {step + 1}/{steps} loss {losses[max(0, step - log_every + 1) : step + 1].mean():.4f}")
     return model.cpu(), losses
 
 
 def save(model: Denoiser, path, config: dict) -> None:
     """Weights, architecture and training config; written atomically."""
     tmp = f"{path}.tmp"
-    torch.save({"arch": model.arch, "sigma": model.sigma, "sigma_data": model.sigma_data,
-                "state_dict": model.state_dict(), "config": config}, tmp)
+    torch.save(
+        {
+            "arch": model.arch,
+            "sigma": model.sigma,
+            "sigma_data": model.sigma_data,
+            "state_dict": model.state_dict(),
+            "config": config,
+        },
+        tmp,
+    )
     os.replace(tmp, path)
 
 

@@ -11,7 +11,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from .config import parse_label  # noqa: E402
 from .data import from_config  # noqa: E402
 from .metrics import mixture_cdf  # noqa: E402
 from .sampling import gaussian_moments  # noqa: E402
@@ -52,8 +51,9 @@ def histogram_figure(dist, sigma, samples, name):
         ax.plot(grid, data_pdf, "k", lw=1.5, label="data density")
         if len(dist.means) == 1:
             m, s = gaussian_moments(dist.means[0, 0], dist.stds[0], sigma, label, steps)
-            ax.plot(grid, stats.norm(m, s).pdf(grid), "r--", lw=1.5,
-                    label=f"exact output N({m:.3f}, {s:.3f}²)")
+            ax.plot(
+                grid, stats.norm(m, s).pdf(grid), "r--", lw=1.5, label=f"exact output N({m:.3f}, {s:.3f}²)"
+            )
         ax.set(title=f"{name}: {label.upper()}, {steps} steps", xlabel="x")
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -73,8 +73,7 @@ def trajectories_figure(dist, trajectories, name):
         ax.scatter(traj[0, :, 0], traj[0, :, 1], s=12, c="grey", label="start (t = 1)")
         ax.scatter(end[:, 0], end[:, 1], s=25, c=[colours(k) for k in nearest], label="end (t = 0)")
         ax.scatter(dist.means[:, 0], dist.means[:, 1], marker="*", s=250, c="k", label="point mass")
-        ax.set(title=f"{name}: {label.upper()}, {steps} steps, {traj.shape[1]} trajectories",
-               aspect="equal")
+        ax.set(title=f"{name}: {label.upper()}, {steps} steps, {traj.shape[1]} trajectories", aspect="equal")
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
@@ -82,7 +81,7 @@ def trajectories_figure(dist, trajectories, name):
 
 def scatter_figure(train, samples, loss, name):
     """Training data and each sampler's samples on equal axes, and the loss curve."""
-    panels = [("training data", train[:len(next(iter(samples.values())))])]
+    panels = [("training data", train[: len(next(iter(samples.values())))])]
     panels += [(f"{_run_of(p)[0].upper()}, {_run_of(p)[1]} steps", x) for p, x in samples.items()]
     n = len(panels) + (loss is not None)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.2))
@@ -108,16 +107,25 @@ def steps_figure(table, name, path):
     the noise floor as a band; for 1-D Gaussians the exact prediction dashed."""
     main = table[table["denoiser"] == table["denoiser"].iloc[0]]
     metrics = [m for m in ("ks_data", "w1_data", "energy", "sw2") if m in set(main["metric"])]
-    fig, axes = plt.subplots(1, len(metrics) + ("exact_mean" in set(main["metric"])),
-                             figsize=(5 * (len(metrics) + 1), 4), squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        len(metrics) + ("exact_mean" in set(main["metric"])),
+        figsize=(5 * (len(metrics) + 1), 4),
+        squeeze=False,
+    )
     axes = axes[0]
     colours = plt.get_cmap("tab10")
     runs = main.groupby(["sampler", "grid"])
     for ax, metric in zip(axes, metrics):
         for k, ((sampler, grid), rows) in enumerate(runs):
             rows = rows[rows["metric"] == metric].sort_values("steps")
-            ax.plot(rows["steps"], rows["value"].clip(lower=1e-6), "o-", color=colours(k),
-                    label=f"{sampler}, {grid} grid")
+            ax.plot(
+                rows["steps"],
+                rows["value"].clip(lower=1e-6),
+                "o-",
+                color=colours(k),
+                label=f"{sampler}, {grid} grid",
+            )
         floor = main.loc[main["metric"] == metric, "noise_floor"].dropna()
         if len(floor):
             f = floor.iloc[0]

@@ -72,8 +72,13 @@ def run(denoiser, label, steps, n, dim, sigma, rng, trajectory=0):
     name, grid = parse_label(label)
     x1 = sigma * rng.standard_normal((n, dim))
     return sample(
-        denoiser, x1, time_grid(steps, grid), sigma,
-        stochastic=name == "ddpm", rng=rng, trajectory=trajectory,
+        denoiser,
+        x1,
+        time_grid(steps, grid),
+        sigma,
+        stochastic=name == "ddpm",
+        rng=rng,
+        trajectory=trajectory,
     )
 
 

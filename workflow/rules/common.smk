@@ -2,12 +2,10 @@
 import os
 import sys
 
-SRC = os.path.join(workflow.basedir, "src")
-sys.path.insert(0, SRC)
-# Scripts run in their own interpreter (and conda env): give them the library.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (SRC, os.environ.get("PYTHONPATH")) if p
-)
+# The workflow imports the library from src/; the scripts find it through the
+# link workflow/scripts/stepdiff (Snakemake puts a script's folder on sys.path),
+# which works the same in a venv, a conda env or on a cluster node.
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from stepdiff.config import (
     check_config,
@@ -65,7 +63,9 @@ def figure_inputs(wildcards):
     runs = final_runs(EXP[e], uniform_only=True)
     inputs = {
         "train": f"results/data/{e}/train.npy",
-        "samples": run_files("results/samples/{experiment}/{sampler}-{steps}.npy", e, runs),
+        "samples": run_files(
+            "results/samples/{experiment}/{sampler}-{steps}.npy", e, runs
+        ),
         "trajectories": run_files(
             "results/trajectories/{experiment}/{sampler}-{steps}.npy", e, runs
         ),
@@ -86,11 +86,7 @@ def denoiser_name(wildcards):
 
 def sweeps():
     """Experiments with more than one step count for some sampler."""
-    return [
-        e
-        for e in EXP
-        if len({steps for _, steps in sampler_runs(EXP[e])}) > 1
-    ]
+    return [e for e in EXP if len({steps for _, steps in sampler_runs(EXP[e])}) > 1]
 
 
 def all_targets():
@@ -106,5 +102,12 @@ def all_targets():
     return targets
 
 
-def experiment_config(wildcards):
-    return EXP[wildcards.experiment]
+def settings(*keys):
+    """A params function giving a job only the config keys it depends on, so
+    that editing one setting (say a sampler's steps) reruns only what it affects."""
+
+    def params(wildcards):
+        exp = EXP[wildcards.experiment]
+        return {k: exp[k] for k in keys if k in exp}
+
+    return params

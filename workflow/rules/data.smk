@@ -4,16 +4,16 @@ rule make_data:
         train="results/data/{experiment}/train.npy",
         test="results/data/{experiment}/test.npy",
         floor="results/data/{experiment}/floor.npy",
-    params:
-        exp=experiment_config,
     log:
         "results/logs/make_data/{experiment}.log",
     benchmark:
         "results/benchmarks/make_data/{experiment}.tsv"
+    conda:
+        "../../envs/numpy.yaml"
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/numpy.yaml"
+    params:
+        exp=settings("data", "seed", "n_samples"),
     script:
         "../scripts/make_data.py"

@@ -5,18 +5,18 @@ rule evaluate:
         test="results/data/{experiment}/test.npy",
     output:
         "results/metrics/{experiment}/{source}/{sampler}-{steps}.csv",
-    params:
-        exp=experiment_config,
-        denoiser=denoiser_name,
     log:
         "results/logs/evaluate/{experiment}/{source}/{sampler}-{steps}.log",
     benchmark:
         "results/benchmarks/evaluate/{experiment}/{source}/{sampler}-{steps}.tsv"
+    conda:
+        "../../envs/numpy.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/numpy.yaml"
+    params:
+        exp=settings("data", "sigma"),
+        denoiser=denoiser_name,
     script:
         "../scripts/evaluate.py"
 
@@ -28,17 +28,17 @@ rule noise_floor:
         floor="results/data/{experiment}/floor.npy",
     output:
         "results/metrics/{experiment}/noise_floor.csv",
-    params:
-        exp=experiment_config,
     log:
         "results/logs/noise_floor/{experiment}.log",
     benchmark:
         "results/benchmarks/noise_floor/{experiment}.tsv"
+    conda:
+        "../../envs/numpy.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/numpy.yaml"
+    params:
+        exp=settings("data", "n_samples", "model", "reference"),
     script:
         "../scripts/noise_floor.py"
 
@@ -58,10 +58,10 @@ rule metrics_table:
         "results/logs/metrics_table/{experiment}.log",
     benchmark:
         "results/benchmarks/metrics_table/{experiment}.tsv"
+    conda:
+        "../../envs/numpy.yaml"
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/numpy.yaml"
     script:
         "../scripts/metrics_table.py"

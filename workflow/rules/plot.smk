@@ -9,17 +9,17 @@ rule figure:
             category="Figures",
             subcategory="{experiment}",
         ),
-    params:
-        exp=experiment_config,
     log:
         "results/logs/figure/{experiment}.log",
     benchmark:
         "results/benchmarks/figure/{experiment}.tsv"
+    conda:
+        "../../envs/numpy.yaml"
     resources:
         mem_mb=2000,
         runtime=5,
-    conda:
-        "../../envs/numpy.yaml"
+    params:
+        exp=settings("data", "sigma"),
     script:
         "../scripts/figure.py"
 
@@ -39,10 +39,10 @@ rule steps_figure:
         "results/logs/steps_figure/{experiment}.log",
     benchmark:
         "results/benchmarks/steps_figure/{experiment}.tsv"
+    conda:
+        "../../envs/numpy.yaml"
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/numpy.yaml"
     script:
         "../scripts/steps_figure.py"

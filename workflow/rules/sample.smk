@@ -6,19 +6,19 @@ rule sample_analytic:
     output:
         samples="results/samples/{experiment}/{sampler}-{steps}.npy",
         trajectories="results/trajectories/{experiment}/{sampler}-{steps}.npy",
-    params:
-        exp=experiment_config,
-    wildcard_constraints:
-        experiment=alternatives(ANALYTIC),
     log:
         "results/logs/sample/{experiment}/{sampler}-{steps}.log",
     benchmark:
         "results/benchmarks/sample/{experiment}/{sampler}-{steps}.tsv"
+    wildcard_constraints:
+        experiment=alternatives(ANALYTIC),
+    conda:
+        "../../envs/numpy.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/numpy.yaml"
+    params:
+        exp=settings("data", "seed", "sigma", "n_samples", "n_trajectories"),
     script:
         "../scripts/sample.py"
 
@@ -30,20 +30,20 @@ rule sample_learned:
     output:
         samples="results/samples/{experiment}/{sampler}-{steps}.npy",
         trajectories="results/trajectories/{experiment}/{sampler}-{steps}.npy",
-    params:
-        exp=experiment_config,
-    wildcard_constraints:
-        experiment=alternatives(LEARNED),
     log:
         "results/logs/sample/{experiment}/{sampler}-{steps}.log",
     benchmark:
         "results/benchmarks/sample/{experiment}/{sampler}-{steps}.tsv"
+    wildcard_constraints:
+        experiment=alternatives(LEARNED),
+    conda:
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        exp=settings("data", "seed", "sigma", "n_samples", "n_trajectories", "model"),
     script:
         "../scripts/sample.py"
 
@@ -53,16 +53,16 @@ rule sample_reference:
     to separate the network's error from the sampler's."""
     output:
         "results/reference/{experiment}/{sampler}-{steps}.npy",
-    params:
-        exp=experiment_config,
     log:
         "results/logs/reference/{experiment}/{sampler}-{steps}.log",
     benchmark:
         "results/benchmarks/reference/{experiment}/{sampler}-{steps}.tsv"
+    conda:
+        "../../envs/numpy.yaml"
     resources:
         mem_mb=4000,
         runtime=20,
-    conda:
-        "../../envs/numpy.yaml"
+    params:
+        exp=settings("data", "seed", "sigma", "n_trajectories", "reference"),
     script:
         "../scripts/sample_reference.py"

@@ -5,17 +5,17 @@ rule train:
     output:
         model="results/models/{experiment}/denoiser.pt",
         loss="results/models/{experiment}/loss.csv",
-    params:
-        exp=experiment_config,
     log:
         "results/logs/train/{experiment}.log",
     benchmark:
         "results/benchmarks/train/{experiment}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: 2
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        exp=settings("data", "seed", "sigma", "model"),
     script:
         "../scripts/train.py"

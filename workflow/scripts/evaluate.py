@@ -2,15 +2,20 @@
 
 import numpy as np
 
-from stepdiff.tables import evaluate_run
 from stepdiff.io import log_to, save_csv
+from stepdiff.tables import evaluate_run
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 log = log_to(sm.log[0])
 w = sm.wildcards
 table = evaluate_run(
-    sm.params.exp, w.experiment, np.load(sm.input.samples), np.load(sm.input.test),
-    w.sampler, int(w.steps), sm.params.denoiser,
+    sm.params.exp,
+    w.experiment,
+    np.load(sm.input.samples),
+    np.load(sm.input.test),
+    w.sampler,
+    int(w.steps),
+    sm.params.denoiser,
 )
 save_csv(sm.output[0], table)
 log.info("\n%s", table.to_string())

@@ -3,8 +3,8 @@
 from stepdiff.experiment import make_data
 from stepdiff.io import log_to, save_npy
 
-log = log_to(snakemake.log[0])  # noqa: F821
-arrays = make_data(snakemake.params.exp, snakemake.wildcards.experiment)  # noqa: F821
+log = log_to(snakemake.log[0])
+arrays = make_data(snakemake.params.exp, snakemake.wildcards.experiment)
 for split, array in arrays.items():
-    save_npy(snakemake.output[split], array)  # noqa: F821
+    save_npy(snakemake.output[split], array)
     log.info("%s: shape %s", split, array.shape)

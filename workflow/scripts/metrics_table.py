@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from stepdiff.tables import metrics_table
 from stepdiff.io import log_to, save_csv
+from stepdiff.tables import metrics_table
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 log = log_to(sm.log[0])
 table = metrics_table([pd.read_csv(f) for f in sm.input.runs], pd.read_csv(sm.input.floor))
 save_csv(sm.output[0], table)

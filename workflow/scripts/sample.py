@@ -3,7 +3,7 @@
 from stepdiff.experiment import sample_run
 from stepdiff.io import log_to, save_npy
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 log = log_to(sm.log[0])
 denoiser = None
 if "model" in sm.input.keys():  # torch only where a model is used

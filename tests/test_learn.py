@@ -1,0 +1,73 @@
+"""The learned denoiser: it finds E[x0 | x_t] where that is known exactly."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from stepdiff import data, learn  # noqa: E402
+
+SIGMA = 1.0
+DIST = data.gaussian([1.0, -0.5], 0.3)
+HYPER = dict(hidden=64, layers=2, n_freqs=4, batch_size=512, lr=3e-3, t_min=1e-4)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.set_num_threads(1)
+    x0 = DIST.sample(20_000, data.rng_for(0, "train"))
+    model, losses = learn.train(x0, SIGMA, steps=600, seed=0, log=lambda *_: None, **HYPER)
+    return x0, model, losses
+
+
+@pytest.mark.parametrize("t", [1e-3, 1e-2, 0.1, 0.5, 1.0])
+def test_learned_denoiser_matches_the_gaussian_posterior_mean(trained, t):
+    """Tolerance: the RMS error to the exact denoiser must be under a fifth of
+    the posterior spread of x0 given x_t (the error no denoiser can remove),
+    i.e. at most 4% excess over the Bayes risk; and under a quarter of the
+    error of the bare skip connection (F = 0), so the network did the work."""
+    _, model, _ = trained
+    rng = np.random.default_rng(1)
+    sigma_t = SIGMA * np.sqrt(t)
+    xt = DIST.sample(4000, rng) + sigma_t * rng.standard_normal((4000, 2))
+    exact = DIST.denoiser(SIGMA)(xt, t)
+    rms = np.sqrt(((learn.NumpyDenoiser(model)(xt, t) - exact) ** 2).sum(1).mean())
+    s2 = DIST.stds[0] ** 2
+    posterior_spread = np.sqrt(2 * s2 * sigma_t**2 / (s2 + sigma_t**2))
+    c_skip = model.scalings(torch.tensor(sigma_t))[0].item()
+    skip_rms = np.sqrt(((c_skip * xt - exact) ** 2).sum(1).mean())
+    assert rms < 0.2 * posterior_spread
+    assert rms < 0.25 * skip_rms
+
+
+def test_training_is_reproducible(trained):
+    x0, model, losses = trained
+    again, losses2 = learn.train(x0, SIGMA, steps=600, seed=0, log=lambda *_: None, **HYPER)
+    np.testing.assert_array_equal(losses, losses2)
+    for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_divergence_names_the_step():
+    x0 = DIST.sample(1000, data.rng_for(0, "nan"))
+    x0[:] = np.nan
+    with pytest.raises(FloatingPointError, match="at step 0"):
+        learn.train(x0, SIGMA, steps=5, seed=0, log=lambda *_: None, **HYPER)
+
+
+def test_save_load_round_trip_and_architecture_check(trained, tmp_path):
+    _, model, _ = trained
+    path = tmp_path / "denoiser.pt"
+    learn.save(model, path, {"note": "test"})
+    loaded = learn.load(path, {"hidden": 64, "layers": 2, "n_freqs": 4})
+    x = torch.randn(10, 2)
+    t = torch.full((10, 1), 0.3)
+    assert torch.equal(model(x, t), loaded(x, t))
+    with pytest.raises(ValueError, match="architecture"):
+        learn.load(path, {"hidden": 128, "layers": 2, "n_freqs": 4})
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_auto_device_falls_back_to_cpu():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert learn.pick_device("auto").type == expected

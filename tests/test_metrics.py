@@ -1,0 +1,92 @@
+"""Metrics: brute-force references, identities, and monotone response."""
+
+import numpy as np
+import pytest
+
+from stepdiff import data, metrics, sampling
+
+
+def brute_energy(x, y):
+    def mean_dist(a, b, distinct):
+        d = np.array([[np.linalg.norm(p - q) for q in b] for p in a])
+        return d.sum() / (len(a) * (len(a) - 1)) if distinct else d.mean()
+
+    return 2 * mean_dist(x, y, False) - mean_dist(x, x, True) - mean_dist(y, y, True)
+
+
+def test_energy_distance_matches_brute_force_and_chunking():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((60, 2)), rng.standard_normal((45, 2)) + 0.3
+    want = brute_energy(x, y)
+    assert metrics.energy_distance(x, y) == pytest.approx(want, rel=1e-10)
+    # tiny blocks force many chunks: same value
+    assert metrics._mean_pair_distance(x, y, False, max_block=7) == pytest.approx(
+        metrics._mean_pair_distance(x, y, False), rel=1e-12
+    )
+
+
+def test_metrics_are_at_their_floor_for_identical_inputs_and_grow_with_shift_and_blur():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2000, 2))
+    # Identical inputs: the cross term includes the n zero self-distances, so
+    # the U-statistic is exactly -2 E|X-X'| / n, a floor of order 1/n; SW2 and
+    # the nearest-neighbour distance are exactly zero.
+    within = metrics._mean_pair_distance(x, x, True)
+    assert metrics.energy_distance(x, x) == pytest.approx(-2 * within / len(x), rel=1e-9)
+    assert metrics.sliced_wasserstein2(x, x) == 0.0
+    assert metrics.nn_median(x, x) == 0.0
+    previous = {"energy": 0.0, "sw2": 0.0}
+    for shift in (0.1, 0.3, 1.0):
+        y = x + [shift, 0.0]
+        now = {"energy": metrics.energy_distance(x, y), "sw2": metrics.sliced_wasserstein2(x, y)}
+        assert all(now[k] > previous[k] for k in now)
+        previous = now
+    noise = rng.standard_normal(x.shape)
+    for metric in (metrics.energy_distance, metrics.sliced_wasserstein2):
+        values = [metric(x, x + b * noise) for b in (0.0, 0.5, 1.5)]
+        assert values[0] < values[1] < values[2]
+
+
+def test_nn_median_grows_as_samples_leave_a_thin_support():
+    """The nearest-neighbour distance measures precision on thin data (the
+    Swiss roll is a curve): it grows with the blur off a circle."""
+    rng = np.random.default_rng(6)
+    angle = rng.uniform(0, 2 * np.pi, 4000)
+    circle = np.stack([np.cos(angle), np.sin(angle)], 1)
+    ref, x = circle[:2000], circle[2000:]
+    values = [metrics.nn_median(x * (1 + b * rng.standard_normal((2000, 1))), ref) for b in (0, 0.01, 0.1)]
+    assert values[0] < values[1] < values[2]
+
+
+def test_sliced_w2_of_a_shift():
+    """Projections of a shift c onto a random unit direction in 2-D have mean
+    square |c|^2 / 2; with 256 directions the estimate is within ~0.03."""
+    x = np.random.default_rng(2).standard_normal((500, 2))
+    c = np.array([0.6, -0.8])  # |c| = 1
+    assert metrics.sliced_wasserstein2(x, x + c) == pytest.approx(1 / np.sqrt(2), abs=0.03)
+
+
+def test_one_d_scores_against_the_exact_law():
+    """Exact draws of the predicted output law pass the KS test: the 1% critical
+    value of the KS statistic is 1.63 / sqrt(n)."""
+    dist = data.gaussian(3.0, np.sqrt(0.5))
+    sigma, n = np.sqrt(50), 50_000
+    mean, std = sampling.gaussian_moments(3.0, np.sqrt(0.5), sigma, "ddim", 20)
+    x = np.random.default_rng(3).normal(mean, std, (n, 1))
+    test = dist.sample(n, np.random.default_rng(4))
+    out = metrics.evaluate(dist, x, test, sigma, "ddim", 20)
+    assert out["ks_exact"] < 1.63 / np.sqrt(n)
+    assert out["ks_data"] > 10 / np.sqrt(n)  # DDIM at 20 steps is far from the data
+    assert out["exact_mean"] == pytest.approx(mean) and out["exact_std"] == pytest.approx(std)
+    floor = metrics.noise_floor(dist, dist.sample(n, np.random.default_rng(5)), test)
+    assert floor["ks_data"] < 1.63 / np.sqrt(n) and floor["ks_exact"] == floor["ks_data"]
+    assert floor["w1_data"] < out["w1_data"] / 10
+
+
+def test_point_mass_scores():
+    dist = data.point_masses([[2.0, 2.0], [-2.0, 2.0]])
+    x = np.array([[2.0, 2.0], [2.0, 2.0005], [-2.0, 2.0], [0.0, 2.0]])
+    out = metrics.score(dist, x, None)
+    assert out["frac_at_mass_0"] == 0.5 and out["frac_at_mass_1"] == 0.25
+    assert out["max_dist"] == pytest.approx(2.0)
+    assert metrics.noise_floor(dist, x, x) == {}

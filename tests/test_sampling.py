@@ -76,16 +76,16 @@ def test_softmax_is_finite_at_the_last_step_far_from_every_point():
 
 @pytest.mark.parametrize(
     "weights, sigma, label, steps",
-    [([0.5, 0.5], 10.0, "ddim", 2000), ([0.8, 0.2], 100.0, "ddim_karras", 200)],
+    [([0.5, 0.5], 10.0, "ddim", 2000), ([0.8, 0.2], 50.0, "ddim_sigma", 1000)],
 )
 def test_two_masses_ddim_fractions_match_weights(weights, sigma, label, steps):
     """With enough steps every DDIM sample lands on a mass, in proportion to the
     weights up to binomial error (5 SE). Landing needs sigma_t at the last step
     well below the gap of 4: 10 sqrt(1/2000) = 0.22 on the uniform grid; at
-    sigma = 100 only a grid that ends in tiny steps (karras) gets there. The
-    base N(0, sigma^2 I) differs from p_1 by a shift of |E x0| / sigma: zero by
-    symmetry for equal weights, 0.012 sigma for the unequal case, which moves
-    the fraction by about 0.004, well inside 5 SE = 0.032."""
+    sigma = 50 the grid uniform in sigma_t ends at 50 / 1000 = 0.05. The base
+    N(0, sigma^2 I) differs from p_1 by a shift of |E x0| / sigma: zero by
+    symmetry for equal weights, 0.024 sigma for the unequal case, which moves
+    the fraction by about 0.007, well inside 5 SE = 0.032."""
     points = np.array([[2.0, 2.0], [-2.0, 2.0]])
     n = 4000
     rng = data.rng_for(11, *weights)

@@ -59,10 +59,14 @@ class GaussianMixture:
         if len(a) == 1:  # one component: the posterior weight is exactly 1
             shrink = self.stds[0] ** 2 / var[0]
             return a[0] + shrink * (x - a[0])
-        sq = (x**2).sum(1)[:, None] - 2.0 * x @ a.T + (a**2).sum(1)[None, :]
-        sq = np.maximum(sq, 0.0)
-        logits = np.log(self.weights) - sq / (2 * var) - 0.5 * self.dim * np.log(var)
-        pi = np.exp(logits - logits.max(axis=1, keepdims=True))  # (n, k)
+        # log w_i N(x; a_i, var_i I) up to a per-row constant, built in place:
+        # (n, k) temporaries dominate the cost for fine mixtures.
+        logits = x @ (a / var[:, None]).T
+        logits += np.log(self.weights) - (a**2).sum(1) / (2 * var) - 0.5 * self.dim * np.log(var)
+        if np.ptp(var) > 0:  # |x|^2 / (2 var_i) is a per-row constant only when var is shared
+            logits -= (x**2).sum(1)[:, None] / (2 * var)
+        logits -= logits.max(axis=1, keepdims=True)
+        pi = np.exp(logits, out=logits)
         pi /= pi.sum(axis=1, keepdims=True)
         shrink = self.stds**2 / var  # component-wise Gaussian denoiser
         return pi @ (a * (1 - shrink)[:, None]) + (pi @ shrink)[:, None] * x
@@ -92,7 +96,10 @@ class SwissRoll:
 
     scale: float
     noise: float = 0.0
-    n_points: int = 2000  # grid of the exact denoiser; spacing ~0.003 at unit scale
+    # Grid of the exact denoiser. At scale 0.07 the curve is 6.2 long, so the
+    # spacing is 0.006: five times below sigma_t = 0.032 at t = 1e-3 (sigma = 1),
+    # where a Gaussian-smoothed lattice is indistinguishable from the curve.
+    n_points: int = 1000
 
     dim = 2
 

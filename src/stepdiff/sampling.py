@@ -15,13 +15,18 @@ import numpy as np
 from .config import parse_label
 
 
+KARRAS_T_MIN = 1e-4  # sigma_min = 0.01 sigma; also the default lower end of training
+
+
 def time_grid(steps: int, kind: str = "uniform", rho: float = 7.0) -> np.ndarray:
     """Decreasing times ``1 = t_0 > ... > t_steps = 0``.
 
     ``uniform``: the tutorial's grid. ``sigma``: uniform in ``sigma_t``
-    (``t = u^2``). ``karras``: uniform in ``sigma_t^(1/rho)`` (Karras et al.
-    2022 with ``sigma_min = 0``, ``t = u^(2 rho)``). The last two spend more
-    steps near t = 0, where DDIM's discretisation error concentrates.
+    (``t = u^2``). ``karras``: Karras et al. (2022), uniform in
+    ``sigma_t^(1/rho)`` from ``sigma`` down to ``sigma_min = 0.01 sigma``,
+    then one last step to 0. The last two spend more steps near t = 0, where
+    DDIM's discretisation error concentrates; karras stops refining at
+    ``sigma_min`` because a learned denoiser is not trained below it.
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -31,7 +36,9 @@ def time_grid(steps: int, kind: str = "uniform", rho: float = 7.0) -> np.ndarray
     if kind == "sigma":
         return u**2
     if kind == "karras":
-        return u ** (2 * rho)
+        v = np.linspace(0.0, 1.0, steps)
+        t = (1 + v * (KARRAS_T_MIN ** (1 / (2 * rho)) - 1)) ** (2 * rho)
+        return np.append(t if steps > 1 else [1.0], 0.0)
     raise ValueError(f"unknown grid {kind!r}")
 
 

@@ -45,7 +45,7 @@ rule sample_learned:
     params:
         exp=settings("data", "seed", "sigma", "n_samples", "n_trajectories", "model"),
     script:
-        "../scripts/sample.py"
+        "../scripts/sample_learned.py"
 
 
 rule sample_reference:

@@ -1,0 +1,52 @@
+"""Helpers to run the real snakemake on a config in a temporary folder."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def snakemake(workdir, *args, config=None, check=True):
+    """Run snakemake on the repo's Snakefile in ``workdir``; returns the CompletedProcess."""
+    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    if config is not None:
+        cmd += ["--configfile", str(config)]
+    proc = subprocess.run([*cmd, *args], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def planned_jobs(proc) -> dict[str, int]:
+    """Rule -> job count from a dry run's 'Job stats' table ({} if nothing to do)."""
+    text = proc.stdout + proc.stderr
+    if "Job stats" not in text:
+        return {}
+    table = text.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def write_config(path, config):
+    Path(path).write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def load_test_config():
+    return yaml.safe_load(TEST_CONFIG.read_text())
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """The small test config, run once to completion with 2 cores."""
+    workdir = tmp_path_factory.mktemp("run")
+    config = shutil.copy(TEST_CONFIG, workdir / "config.yaml")
+    snakemake(workdir, "--cores", "2", config=config)
+    return workdir, Path(config)

@@ -1,0 +1,148 @@
+"""The real workflow on a small config: outputs, laziness, failures."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, load_test_config, planned_jobs, snakemake, write_config
+
+from stepdiff.config import sampler_runs
+
+pytestmark = pytest.mark.workflow
+
+
+def test_outputs_follow_the_contract(finished_run):
+    workdir, _ = finished_run
+    config = load_test_config()
+    res = workdir / "results"
+    dims = {"gauss": 1, "point": 2, "pair": 2, "roll": 2}
+    for name, exp in config["experiments"].items():
+        for label, steps in sampler_runs(exp):
+            x = np.load(res / f"samples/{name}/{label}-{steps}.npy")
+            assert x.dtype == np.float64 and x.shape == (exp["n_samples"], dims[name])
+            path = np.load(res / f"trajectories/{name}/{label}-{steps}.npy")
+            k = min(exp.get("n_trajectories", 50), exp["n_samples"])
+            assert path.shape == (steps + 1, k, dims[name])
+            np.testing.assert_array_equal(path[-1], x[:k])  # last row: the final samples
+        figure = res / f"figures/{name}.jpg"
+        assert figure.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
+        table = pd.read_csv(res / f"metrics/{name}.csv")
+        assert {"experiment", "sampler", "grid", "steps", "metric", "value", "noise_floor"} <= set(table)
+    for name in ("gauss", "roll"):  # experiments with a step sweep
+        assert (res / f"figures/{name}_steps.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    point = np.load(res / "samples/point/ddim-10.npy")
+    np.testing.assert_allclose(point, np.tile([2.0, 3.0], (200, 1)), rtol=0, atol=1e-9)
+    assert np.load(res / "data/roll/train.npy").shape == (2000, 2)
+    assert np.load(res / "reference/roll/ddpm-10.npy").shape == (100, 2)
+    roll = pd.read_csv(res / "metrics/roll.csv")
+    assert set(roll["denoiser"]) == {"learned", "exact"}
+    assert roll.loc[roll["metric"] == "energy", "noise_floor"].notna().all()
+    gauss = pd.read_csv(res / "metrics/gauss.csv").pivot_table(
+        index=["sampler", "grid", "steps"], columns="metric", values="value"
+    )
+    # measured means sit on the exact prediction (2000 samples: 5 SE = 5 std / sqrt(2000))
+    assert (np.abs(gauss["mean"] - gauss["exact_mean"]) < 5 * gauss["exact_std"] / np.sqrt(2000)).all()
+    for rule in ("make_data", "train", "sample", "reference", "evaluate", "metrics_table", "figure"):
+        assert list((res / "logs" / rule).rglob("*.log")), rule
+        assert list((res / "benchmarks" / rule).rglob("*.tsv")), rule
+
+
+def test_second_dry_run_has_nothing_to_do(finished_run):
+    workdir, config = finished_run
+    proc = snakemake(workdir, "-n", config=config)
+    assert planned_jobs(proc) == {}, proc.stdout
+
+
+def test_changing_one_samplers_steps_reruns_only_its_chain(finished_run, tmp_path):
+    workdir, _ = finished_run
+    config = load_test_config()
+    config["experiments"]["point"]["samplers"][0]["steps"] = 12
+    proc = snakemake(workdir, "-n", config=write_config(tmp_path / "c.yaml", config))
+    assert planned_jobs(proc) == {
+        "sample_analytic": 1,
+        "evaluate": 1,
+        "metrics_table": 1,
+        "figure": 1,
+        "all": 1,
+    }
+
+
+def test_adding_a_step_count_runs_only_new_jobs_and_their_readers(finished_run, tmp_path):
+    workdir, _ = finished_run
+    config = load_test_config()
+    config["experiments"]["gauss"]["samplers"][0]["steps"] = [5, 10, 20]  # 10 is new, 20 stays the max
+    proc = snakemake(workdir, "-n", config=write_config(tmp_path / "c.yaml", config))
+    assert planned_jobs(proc) == {
+        "sample_analytic": 1,
+        "evaluate": 1,
+        "metrics_table": 1,
+        "steps_figure": 1,
+        "all": 1,
+    }
+
+
+def test_same_config_gives_the_same_learned_samples(finished_run):
+    """Retraining from scratch and resampling reproduces the files bit for bit (CPU)."""
+    workdir, config = finished_run
+    target = "results/samples/roll/ddpm-10.npy"
+    before = np.load(workdir / target)
+    model = (workdir / "results/models/roll/denoiser.pt").read_bytes()
+    snakemake(workdir, "--cores", "2", "--forcerun", "train", target, config=config)
+    np.testing.assert_array_equal(np.load(workdir / target), before)
+    assert (workdir / "results/models/roll/denoiser.pt").stat().st_size == len(model)
+
+
+def test_diverging_training_fails_and_leaves_no_model(tmp_path):
+    config = load_test_config()
+    config["experiments"] = {"roll": config["experiments"]["roll"]}
+    config["experiments"]["roll"]["model"]["lr"] = 1.0e30
+    proc = snakemake(
+        tmp_path,
+        "--cores",
+        "1",
+        "results/models/roll/denoiser.pt",
+        config=write_config(tmp_path / "c.yaml", config),
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "at step" in (tmp_path / "results/logs/train/roll.log").read_text()
+    assert not (tmp_path / "results/models/roll/denoiser.pt").exists()
+    assert not list((tmp_path / "results/models/roll").glob("*"))
+
+
+BAD_CONFIGS = {
+    "unknown sampler": (("gauss", "samplers", 0, "name"), "euler", "name"),
+    "steps below 1": (("gauss", "samplers", 0, "steps"), [0, 5], "steps"),
+    "negative sigma": (("gauss", "sigma"), -1.0, "sigma"),
+    "unknown data kind": (("gauss", "data", "kind"), "moons", "kind"),
+    "unknown grid": (("gauss", "samplers", 0, "grid"), "cosine", "grid"),
+    "weights do not match points": (("pair", "data", "weights"), [1.0], "experiments.pair.data.weights"),
+}
+
+
+def _set(config, path, value):
+    node = config["experiments"]
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+
+
+@pytest.mark.parametrize("case", [*BAD_CONFIGS, "missing key"])
+def test_bad_config_stops_before_any_job_and_names_the_key(case, tmp_path):
+    config = load_test_config()
+    if case == "missing key":
+        del config["experiments"]["gauss"]["seed"]
+        key = "seed"
+    else:
+        path, value, key = BAD_CONFIGS[case]
+        _set(config, path, value)
+    proc = snakemake(tmp_path, "--cores", "1", config=write_config(tmp_path / "c.yaml", config), check=False)
+    assert proc.returncode != 0
+    message = proc.stdout + proc.stderr
+    assert key in message, message
+    assert not (tmp_path / "results").exists()
+
+
+def test_the_repo_config_is_valid_and_plans_every_figure(tmp_path):
+    proc = snakemake(tmp_path, "-n", config=REPO / "config/config.yaml")
+    jobs = planned_jobs(proc)
+    assert jobs["figure"] == 4 and jobs["steps_figure"] == 2 and jobs["train"] == 1

@@ -1,0 +1,19 @@
+"""Run one sampler configuration with the trained denoiser."""
+
+import torch
+
+from stepdiff import learn
+from stepdiff.experiment import sample_run
+from stepdiff.io import log_to, save_npy
+
+sm = snakemake
+log = log_to(sm.log[0])
+torch.set_num_threads(sm.threads)
+cfg = sm.params.exp["model"]
+arch = {k: cfg[k] for k in ("hidden", "layers", "n_freqs")}
+denoiser = learn.NumpyDenoiser(learn.load(sm.input.model, arch, device=cfg["device"]))
+w = sm.wildcards
+x, path = sample_run(sm.params.exp, w.experiment, w.sampler, int(w.steps), denoiser)
+save_npy(sm.output.trajectories, path)
+save_npy(sm.output.samples, x)
+log.info("%s-%s: %d samples with the learned denoiser", w.sampler, w.steps, len(x))

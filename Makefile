@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORES ?= 4
 
-.PHONY: run report test lint docs clean
+.PHONY: run test lint docs bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+
+# Refresh the README's rule graph and figure thumbnails from results/.
+docs: $(STAMP)
+	$(BIN)/snakemake --rulegraph | dot -Tsvg > docs/rulegraph.svg
+	$(BIN)/python docs/thumbnails.py
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py exp3
+	$(BIN)/python benchmarks/run.py all
 
 clean:
 	rm -rf results .snakemake

@@ -90,3 +90,16 @@ def test_point_mass_scores():
     assert out["frac_at_mass_0"] == 0.5 and out["frac_at_mass_1"] == 0.25
     assert out["max_dist"] == pytest.approx(2.0)
     assert metrics.noise_floor(dist, x, x) == {}
+
+
+def test_exact_gaussian_distances_against_closed_forms_and_sampling():
+    """Equal widths have closed forms: KS = 2 Phi(|dm| / 2s) - 1, W1 = |dm|.
+    Unequal widths: W1 against scipy on 10^6 draws per side, whose error is a
+    few 1e-3 (tolerance 0.01)."""
+    from scipy import stats
+
+    assert metrics.gaussian_ks(0, 1, 0.5, 1) == pytest.approx(2 * stats.norm.cdf(0.25) - 1, abs=1e-6)
+    assert metrics.gaussian_w1(0, 1, 0.5, 1) == pytest.approx(0.5, abs=1e-9)
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(1, 2, 1_000_000), rng.normal(0, 1, 1_000_000)
+    assert metrics.gaussian_w1(1, 2, 0, 1) == pytest.approx(stats.wasserstein_distance(x, y), abs=0.01)

@@ -99,14 +99,34 @@ def score(dist, x, test):
     }
 
 
+def gaussian_ks(m1, s1, m2, s2, n=200_001):
+    """KS distance between two normal laws: sup |F1 - F2| on a fine grid."""
+    x = np.linspace(min(m1 - 10 * s1, m2 - 10 * s2), max(m1 + 10 * s1, m2 + 10 * s2), n)
+    return float(np.abs(stats.norm.cdf(x, m1, s1) - stats.norm.cdf(x, m2, s2)).max())
+
+
+def gaussian_w1(m1, s1, m2, s2, n=200_000):
+    """Wasserstein-1 between two normal laws: the mean gap of their quantile functions."""
+    z = stats.norm.ppf((np.arange(n) + 0.5) / n)
+    return float(np.mean(np.abs(m1 - m2 + (s1 - s2) * z)))
+
+
 def exact_gaussian_score(dist, x, sigma, label, steps):
-    """For 1-D Gaussian data: the output law the sampler must produce exactly
-    (MATH.md section 6), and the KS distance of ``x`` to it."""
+    """For 1-D Gaussian data the sampler's output law is exactly N(mean, std^2)
+    (MATH.md section 6): its moments, its KS and W1 distances to the data law
+    (what the measured ``ks_data`` and ``w1_data`` converge to), and the KS
+    distance of ``x`` to it."""
     if not (isinstance(dist, GaussianMixture) and len(dist.means) == 1 and dist.dim == 1):
         return {}
-    mean, std = gaussian_moments(dist.means[0, 0], dist.stds[0], sigma, label, steps)
-    ks = stats.kstest(x[:, 0], stats.norm(mean, std).cdf).statistic
-    return {"exact_mean": mean, "exact_std": std, "ks_exact": ks}
+    m, s = dist.means[0, 0], dist.stds[0]
+    mean, std = gaussian_moments(m, s, sigma, label, steps)
+    return {
+        "exact_mean": mean,
+        "exact_std": std,
+        "exact_ks_data": gaussian_ks(mean, std, m, s),
+        "exact_w1_data": gaussian_w1(mean, std, m, s),
+        "ks_exact": stats.kstest(x[:, 0], stats.norm(mean, std).cdf).statistic,
+    }
 
 
 # Metrics whose noise floor is another metric's (the KS statistic of a

@@ -99,46 +99,53 @@ def scatter_figure(train, samples, loss, name):
     return fig
 
 
-STEP_METRICS = {"1": ["ks_exact", "w1_data"], "2": ["energy", "sw2"]}
+DISTANCES = ("ks_data", "w1_data", "energy", "sw2", "nn_median")
 
 
-def steps_figure(table, name, path):
-    """Each metric against steps on log-log axes, one line per sampler and grid,
-    the noise floor as a band; for 1-D Gaussians the exact prediction dashed."""
-    main = table[table["denoiser"] == table["denoiser"].iloc[0]]
-    metrics = [m for m in ("ks_data", "w1_data", "energy", "sw2") if m in set(main["metric"])]
-    fig, axes = plt.subplots(
-        1,
-        len(metrics) + ("exact_mean" in set(main["metric"])),
-        figsize=(5 * (len(metrics) + 1), 4),
-        squeeze=False,
-    )
-    axes = axes[0]
+def steps_figure(table, name, path, data=None):
+    """Each distance against steps on log-log axes, one colour per sampler and
+    grid; the noise floor as a grey band. Where the exact answer is known
+    (1-D Gaussian data) it is drawn dashed and the measured points must sit
+    on it; exact-denoiser references (learned experiments) are open circles."""
+    data_moments = {}
+    if data and data["kind"] == "gaussian":
+        data_moments = {"mean": float(np.ravel(data["mean"])[0]), "std": data["std"]}
+    metrics = [m for m in DISTANCES if m in set(table["metric"])]
+    moments = [m for m in ("mean", "std") if f"exact_{m}" in set(table["metric"])]
+    panels = metrics + moments
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4), squeeze=False)
     colours = plt.get_cmap("tab10")
-    runs = main.groupby(["sampler", "grid"])
-    for ax, metric in zip(axes, metrics):
+    runs = list(table.groupby(["sampler", "grid"]))
+    for ax, metric in zip(axes[0], panels):
         for k, ((sampler, grid), rows) in enumerate(runs):
-            rows = rows[rows["metric"] == metric].sort_values("steps")
-            ax.plot(
-                rows["steps"],
-                rows["value"].clip(lower=1e-6),
-                "o-",
-                color=colours(k),
-                label=f"{sampler}, {grid} grid",
-            )
-        floor = main.loc[main["metric"] == metric, "noise_floor"].dropna()
-        if len(floor):
-            f = floor.iloc[0]
-            ax.axhspan(1e-6, max(f, 1e-6), color="grey", alpha=0.25, label="noise floor")
-        ax.set(xscale="log", yscale="log", xlabel="steps", title=f"{name}: {metric}")
-        ax.legend(fontsize=8)
-    if "exact_mean" in set(main["metric"]):
-        ax = axes[-1]
-        for k, ((sampler, grid), rows) in enumerate(runs):
-            wide = rows.pivot_table(index="steps", columns="metric", values="value")
-            ax.plot(wide.index, wide["mean"], "o", color=colours(k), label=f"{sampler}, {grid}: sample")
-            ax.plot(wide.index, wide["exact_mean"], "--", color=colours(k), label="exact")
-        ax.set(xscale="log", xlabel="steps", title=f"{name}: output mean, measured vs exact")
+            wide = rows.pivot_table(index="steps", columns=["denoiser", "metric"], values="value")
+            for denoiser in wide.columns.get_level_values(0).unique():
+                part = wide[denoiser].dropna(how="all")
+                learned = denoiser == "learned" or set(table["denoiser"]) == {"exact"}
+                exact = f"exact_{metric}" in part
+                if metric in part:
+                    style = "o" if exact or not learned else "o-"
+                    ax.plot(
+                        part.index,
+                        part[metric],
+                        style,
+                        color=colours(k),
+                        mfc=None if learned else "none",
+                        ms=6 if learned else 9,
+                        label=f"{sampler}, {grid}" + ("" if learned else ", exact denoiser"),
+                    )
+                if exact:
+                    ax.plot(part.index, part[f"exact_{metric}"], "--", color=colours(k), lw=1.2)
+        floor = table.loc[table["metric"] == metric, "noise_floor"].dropna()
+        if len(floor) and floor.max() > 0:
+            ax.axhspan(0, floor.max(), color="grey", alpha=0.25, label="noise floor")
+        if metric in data_moments:
+            ax.axhline(data_moments[metric], color="k", lw=0.8, ls=":", label="data")
+        ax.set(xscale="log", xlabel="steps", title=f"{name}: {metric}")
+        if metric in metrics:
+            ax.set_yscale("log")
         ax.legend(fontsize=7)
+    if moments:
+        fig.suptitle("dots: measured; dashed: the exact output law of each sampler", fontsize=9)
     fig.tight_layout()
     _save(fig, path)

@@ -14,7 +14,6 @@ import numpy as np
 
 from .config import parse_label
 
-
 KARRAS_T_MIN = 1e-4  # sigma_min = 0.01 sigma; also the default lower end of training
 
 

@@ -44,5 +44,7 @@ rule steps_figure:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        exp=settings("data"),
     script:
         "../scripts/steps_figure.py"

@@ -11,7 +11,10 @@ rule train:
         "results/benchmarks/train/{experiment}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    # One thread: a 2-thread torch loop sharing two cores with other jobs
+    # spun 6x the CPU and ran 7x slower here; one thread loses 25% when idle.
+    # Raise with --set-threads train=N on a machine with cores to spare.
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=30,

@@ -12,10 +12,11 @@
 # job step removes SLURM_CONF before its nested `srun`, so the same file is
 # also installed as /etc/slurm/slurm.conf for the lifetime of the cluster.
 # An /etc/slurm/slurm.conf this script did not write is never overwritten,
-# unless CLUSTER_SH_BACKUP_ETC_CONF=1: then it is moved to DIR and put back by
+# unless CLUSTER_SH_BACKUP_ETC_CONF=1: then it is saved in DIR and put back by
 # `stop`.
 #
-# Made for Debian 12's slurm-wlm (Slurm 22.05), running as root: no munge
+# Made for Debian 12's slurm-wlm (Slurm 22.05), running as root (or through
+# sudo: jobs then run as the user who submits them): no munge
 # (auth/none), no slurmdbd (so no sacct: use `squeue` as status command), no
 # cgroups or systemd (proctrack/linuxproc, task/none).
 #
@@ -38,14 +39,22 @@ usage() {
     exit 2
 }
 
+# Whether process PID exists and is not a zombie.
+alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat%% *} != Z ]]
+}
+
 # The pid in FILE if that process is alive and is the daemon NAME.
 live_pid() {
     local file=$1 name=$2 pid
     [[ -s $file ]] || return 1
     pid=$(tr -dc 0-9 <"$file")
     [[ -n $pid ]] || return 1
-    [[ -r /proc/$pid/comm ]] || return 1
-    [[ $(cat "/proc/$pid/comm") == "$name" ]] || return 1
+    alive "$pid" || return 1
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$name" ]] || return 1
     echo "$pid"
 }
 
@@ -87,18 +96,30 @@ SlurmdUser=root
 AuthType=auth/none
 CredType=cred/none
 MpiDefault=none
+MailProg=/bin/true
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 SchedulerType=sched/backfill
+# Start a submitted job at once (the default delays batch jobs by up to 3 s).
+SchedulerParameters=batch_sched_delay=0
+# Larger jobs first: the 2-CPU train job (on the critical path) is not queued
+# behind every 1-CPU job submitted before it. Ties stay first come first served.
+PriorityType=priority/multifactor
+PriorityWeightJobSize=1000
+PriorityWeightAge=0
+PriorityWeightFairshare=0
+PriorityWeightPartition=0
+PriorityWeightQOS=0
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 # Without a default, a job with no memory request gets the whole node.
 DefMemPerCPU=1000
-# squeue keeps finished jobs this long; the plugin's squeue status check needs it.
-MinJobAge=300
+# squeue shows finished jobs this long: the plugin's squeue status check needs
+# them (at least 3x its status interval), the test lists them afterwards.
+MinJobAge=3600
 ReturnToService=2
 SlurmdTimeout=60
 StateSaveLocation=$dir/state
@@ -129,7 +150,7 @@ install_etc_conf() {
             # Left over from a cluster that is gone: ours to replace.
         elif [[ ${CLUSTER_SH_BACKUP_ETC_CONF:-0} == 1 ]]; then
             cp -p "$ETC_CONF" "$dir/etc-slurm.conf.backup"
-            log "moved the existing $ETC_CONF to $dir/etc-slurm.conf.backup (restored by stop)"
+            log "saved the existing $ETC_CONF as $dir/etc-slurm.conf.backup (restored by stop)"
         else
             die "$ETC_CONF exists and was not written by this script (a real Slurm" \
                 "installation?). Refusing to replace it. Set CLUSTER_SH_BACKUP_ETC_CONF=1" \
@@ -194,11 +215,11 @@ start() {
     # Both daemons fork into the background and write their pid files.
     if ! slurmctld -f "$dir/slurm.conf" -i; then
         show_logs "$dir"
-        die "slurmctld did not start"
+        die "slurmctld did not start; clean up with: $0 stop $dir"
     fi
     if ! slurmd -f "$dir/slurm.conf"; then
         show_logs "$dir"
-        die "slurmd did not start"
+        die "slurmd did not start; clean up with: $0 stop $dir"
     fi
 
     timeout=${CLUSTER_SH_TIMEOUT:-60}
@@ -223,13 +244,18 @@ stop_daemon() {
     fi
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 40; i++)); do
-        [[ -d /proc/$pid ]] || break
+        alive "$pid" || break
         sleep 0.25
     done
-    if [[ -d /proc/$pid ]]; then
+    if alive "$pid"; then
         log "warning: $name ($pid) ignored SIGTERM, sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
     fi
+    # Dead now; give init a moment to reap it, so that it leaves no zombie.
+    for ((i = 0; i < 40; i++)); do
+        [[ -e /proc/$pid ]] || break
+        sleep 0.25
+    done
     rm -f "$file"
 }
 
@@ -242,15 +268,25 @@ stop() {
     # Cancel what is still queued or running in this cluster, so that no
     # job processes outlive slurmd.
     if live_pid "$dir/slurmctld.pid" slurmctld >/dev/null; then
-        scancel --full --quiet --user "$(id -un)" 2>/dev/null || true
-        for ((i = 0; i < 20; i++)); do
-            [[ -z $(squeue -h -t PD,R,CG -o %i 2>/dev/null) ]] && break
-            sleep 0.5
-        done
+        local jobs
+        jobs=$(squeue -h -t PD,R,S,CG -o %i 2>/dev/null || true)
+        if [[ -n $jobs ]]; then
+            log "cancelling jobs still in the queue: $(echo $jobs)"
+            # shellcheck disable=SC2086  # one argument per job id
+            scancel --quiet $jobs 2>/dev/null || true
+            for ((i = 0; i < 20; i++)); do
+                [[ -z $(squeue -h -t PD,R,S,CG -o %i 2>/dev/null || true) ]] && break
+                sleep 0.5
+            done
+        fi
     fi
     stop_daemon "$dir/slurmd.pid" slurmd
     stop_daemon "$dir/slurmctld.pid" slurmctld
     restore_etc_conf "$dir"
+    # Run through sudo: hand the cluster dir back, so that it can be deleted.
+    if [[ -n ${SUDO_UID:-} && -n ${SUDO_GID:-} ]]; then
+        chown -R "$SUDO_UID:$SUDO_GID" "$dir"
+    fi
     log "cluster in $dir stopped"
 }
 

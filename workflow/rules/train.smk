@@ -15,6 +15,8 @@ rule train:
     # spun 6x the CPU and ran 7x slower here; one thread loses 25% when idle.
     # Raise with --set-threads train=N on a machine with cores to spare.
     threads: 1
+    # Everything in a learned experiment waits for the model: start it first.
+    priority: 10
     resources:
         mem_mb=2000,
         runtime=30,

@@ -97,7 +97,9 @@ def final_runs(exp: dict, uniform_only: bool = False) -> list[tuple[str, int]]:
         if uniform_only and parse_label(label)[1] != DEFAULT_GRID:
             continue
         best[label] = max(best.get(label, 0), steps)
-    return list(best.items()) or ([] if not uniform_only else final_runs(exp))
+    if uniform_only and not best:  # no run on the uniform grid: show the others
+        return final_runs(exp)
+    return list(best.items())
 
 
 def reference_size(exp: dict) -> int:

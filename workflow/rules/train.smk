@@ -9,14 +9,14 @@ rule train:
         "results/logs/train/{experiment}.log",
     benchmark:
         "results/benchmarks/train/{experiment}.tsv"
+    # Everything in a learned experiment waits for the model: start it first.
+    priority: 10
     conda:
         "../../envs/torch.yaml"
     # One thread: a 2-thread torch loop sharing two cores with other jobs
     # spun 6x the CPU and ran 7x slower here; one thread loses 25% when idle.
     # Raise with --set-threads train=N on a machine with cores to spare.
     threads: 1
-    # Everything in a learned experiment waits for the model: start it first.
-    priority: 10
     resources:
         mem_mb=2000,
         runtime=30,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -19,14 +20,24 @@ def log_to(path: str) -> logging.Logger:
     return logging.getLogger("stepdiff")
 
 
+@contextmanager
+def atomic(path, suffix=""):
+    """Yield a temporary path that replaces ``path`` only if the block succeeds,
+    so a failed job leaves no complete-looking output."""
+    tmp = f"{path}.tmp{suffix}"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def save_npy(path: str, array: np.ndarray) -> None:
-    """Write through a temporary file so a failed job leaves no complete-looking output."""
-    tmp = f"{path}.tmp.npy"
-    np.save(tmp, np.asarray(array, dtype=np.float64))
-    os.replace(tmp, path)
+    with atomic(path, ".npy") as tmp:  # np.save appends .npy to other names
+        np.save(tmp, np.asarray(array, dtype=np.float64))
 
 
 def save_csv(path: str, frame) -> None:
-    tmp = f"{path}.tmp"
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic(path) as tmp:
+        frame.to_csv(tmp, index=False)

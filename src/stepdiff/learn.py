@@ -11,11 +11,12 @@ still ``E[x0 | x_t]``.
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import torch
 from torch import nn
+
+from .io import atomic
 
 
 def pick_device(name: str) -> torch.device:
@@ -112,18 +113,17 @@ def train(
 
 def save(model: Denoiser, path, config: dict) -> None:
     """Weights, architecture and training config; written atomically."""
-    tmp = f"{path}.tmp"
-    torch.save(
-        {
-            "arch": model.arch,
-            "sigma": model.sigma,
-            "sigma_data": model.sigma_data,
-            "state_dict": model.state_dict(),
-            "config": config,
-        },
-        tmp,
-    )
-    os.replace(tmp, path)
+    with atomic(path) as tmp:
+        torch.save(
+            {
+                "arch": model.arch,
+                "sigma": model.sigma,
+                "sigma_data": model.sigma_data,
+                "state_dict": model.state_dict(),
+                "config": config,
+            },
+            tmp,
+        )
 
 
 def load(path, arch: dict | None = None, device="cpu") -> Denoiser:

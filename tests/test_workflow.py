@@ -146,3 +146,12 @@ def test_the_repo_config_is_valid_and_plans_every_figure(tmp_path):
     proc = snakemake(tmp_path, "-n", config=REPO / "config/config.yaml")
     jobs = planned_jobs(proc)
     assert jobs["figure"] == 4 and jobs["steps_figure"] == 2 and jobs["train"] == 1
+
+
+def test_report_has_every_figure_and_table(finished_run):
+    workdir, config = finished_run
+    snakemake(workdir, "--report", "report.html", config=config)
+    html = (workdir / "report.html").read_text()
+    for name in load_test_config()["experiments"]:
+        assert f"{name}.jpg" in html and f"metrics/{name}.csv" in html
+    assert "Step-by-Step Diffusion" in html  # the front page

@@ -52,32 +52,24 @@ def test_second_dry_run_has_nothing_to_do(finished_run):
     assert planned_jobs(proc) == {}, proc.stdout
 
 
-def test_changing_one_samplers_steps_reruns_only_its_chain(finished_run, tmp_path):
-    workdir, _ = finished_run
-    config = load_test_config()
-    config["experiments"]["point"]["samplers"][0]["steps"] = 12
-    proc = snakemake(workdir, "-n", config=write_config(tmp_path / "c.yaml", config))
-    assert planned_jobs(proc) == {
-        "sample_analytic": 1,
-        "evaluate": 1,
-        "metrics_table": 1,
-        "figure": 1,
-        "all": 1,
-    }
+ONE_RUN = {"sample_analytic": 1, "evaluate": 1, "metrics_table": 1, "all": 1}
 
 
-def test_adding_a_step_count_runs_only_new_jobs_and_their_readers(finished_run, tmp_path):
+@pytest.mark.parametrize(
+    "experiment, steps, also",
+    [
+        # a changed step count: its chain, up to the figure that shows it
+        ("point", 12, {"figure": 1}),
+        # an added step count below the largest: no main figure, but the sweep figure
+        ("gauss", [5, 10, 20], {"steps_figure": 1}),
+    ],
+)
+def test_a_new_step_count_reruns_only_its_chain(finished_run, tmp_path, experiment, steps, also):
     workdir, _ = finished_run
     config = load_test_config()
-    config["experiments"]["gauss"]["samplers"][0]["steps"] = [5, 10, 20]  # 10 is new, 20 stays the max
+    config["experiments"][experiment]["samplers"][0]["steps"] = steps
     proc = snakemake(workdir, "-n", config=write_config(tmp_path / "c.yaml", config))
-    assert planned_jobs(proc) == {
-        "sample_analytic": 1,
-        "evaluate": 1,
-        "metrics_table": 1,
-        "steps_figure": 1,
-        "all": 1,
-    }
+    assert planned_jobs(proc) == {**ONE_RUN, **also}
 
 
 def test_same_config_gives_the_same_learned_samples(finished_run):

@@ -27,7 +27,7 @@ def pick_device(name: str) -> torch.device:
 
 
 class Denoiser(nn.Module):
-    def __init__(self, dim=2, hidden=128, layers=3, n_freqs=8, sigma=1.0, sigma_data=0.5):
+    def __init__(self, dim=2, hidden=64, layers=3, n_freqs=8, sigma=1.0, sigma_data=0.5):
         super().__init__()
         self.arch = dict(dim=dim, hidden=hidden, layers=layers, n_freqs=n_freqs)
         self.sigma, self.sigma_data = float(sigma), float(sigma_data)

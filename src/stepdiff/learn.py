@@ -26,6 +26,9 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+ARCH_KEYS = ("hidden", "layers", "n_freqs")  # model-config keys that fix the weights' shapes
+
+
 class Denoiser(nn.Module):
     def __init__(self, dim=2, hidden=64, layers=3, n_freqs=8, sigma=1.0, sigma_data=0.5):
         super().__init__()

@@ -10,7 +10,7 @@ sm = snakemake
 log = log_to(sm.log[0])
 torch.set_num_threads(sm.threads)
 cfg = sm.params.exp["model"]
-arch = {k: cfg[k] for k in ("hidden", "layers", "n_freqs")}
+arch = {k: cfg[k] for k in learn.ARCH_KEYS}
 denoiser = learn.NumpyDenoiser(learn.load(sm.input.model, arch, device=cfg["device"]))
 w = sm.wildcards
 x, path = sample_run(sm.params.exp, w.experiment, w.sampler, int(w.steps), denoiser)

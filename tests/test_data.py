@@ -76,3 +76,12 @@ def test_from_config_kinds():
     np.testing.assert_allclose(pm.weights, [0.5, 0.5])
     with pytest.raises(ValueError, match="kind"):
         data.from_config({"kind": "moons"})
+
+
+def test_posterior_is_exact_far_from_the_origin():
+    """Masses at 1e6 and 1e6 + 0.1, sigma_t = 0.01, x = 1e6 + 0.055: distances
+    0.055 and 0.045 give weights in the ratio exp(-5), so the mean is
+    1e6 + 0.1 / (1 + exp(-5)). Expanding |x - a|^2 around 0 loses it (logits near 1e16)."""
+    masses = data.point_masses([[1e6, 0.0], [1e6 + 0.1, 0.0]])
+    out = masses.posterior_mean(np.array([[1e6 + 0.055, 0.0]]), 0.01)
+    assert out[0, 0] - 1e6 == pytest.approx(0.1 / (1 + np.exp(-5)), abs=1e-9)

@@ -1,12 +1,12 @@
 """Static check: every third-party module a rule's code imports is in that rule's conda env."""
 
-import ast
 import re
-import sys
 
 import pytest
 import yaml
 from conftest import REPO
+
+from stepdiff import provenance
 
 # import name -> conda-forge package name
 CONDA_NAME = {
@@ -15,7 +15,6 @@ CONDA_NAME = {
     "matplotlib": "matplotlib-base",
     "yaml": "pyyaml",
 }
-PACKAGE = REPO / "src" / "stepdiff"
 
 
 def rules():
@@ -32,36 +31,9 @@ def rules():
     return found
 
 
-def third_party_imports(path, seen=None):
-    """Top-level modules imported by a file and, transitively, by the stepdiff modules it uses
-    (function-level imports included: they run when the rule does)."""
-    seen = set() if seen is None else seen
-    if path in seen:
-        return set()
-    seen.add(path)
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative import inside the package
-                names = (
-                    [f"stepdiff.{node.module}"] if node.module else [f"stepdiff.{a.name}" for a in node.names]
-                )
-            else:
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        else:
-            continue
-        for name in names:
-            top = name.split(".")[0]
-            if top == "stepdiff":
-                sub = name.split(".")[1] if "." in name else "__init__"
-                module = PACKAGE / f"{sub}.py"
-                if module.exists():
-                    found |= third_party_imports(module, seen)
-            elif top not in sys.stdlib_module_names and top != "__future__":
-                found.add(top)
-    return found
+def third_party_imports(path):
+    """Top-level third-party modules a script imports, followed through the library."""
+    return set(provenance.reach(path)[1])
 
 
 def env_packages(path):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import zlib
 
+from .grids import GRIDS, KARRAS_T_MIN, last_time
+
 SAMPLERS = ("ddpm", "ddim")
-GRIDS = ("uniform", "sigma", "karras")
 DEFAULT_GRID = "uniform"
 
 
@@ -80,6 +81,25 @@ def check_config(config: dict) -> None:
             if run in seen:
                 raise ConfigError(f"{key}.samplers: {run[0]} with {run[1]} steps is listed twice")
             seen.add(run)
+        if is_learned(exp):
+            check_trained_range(exp, key)
+
+
+def check_trained_range(exp: dict, key: str) -> None:
+    """A network is trained down to ``model.t_min``: below it, it is an
+    extrapolation that makes samples worse than no denoising at all. Every
+    grid of a learned experiment must stop there before its last step to 0."""
+    t_min = grid_floor(exp)
+    for i, sampler in enumerate(exp["samplers"]):
+        grid = sampler.get("grid", DEFAULT_GRID)
+        for steps in as_list(sampler["steps"]):
+            last = last_time(steps, grid, t_min)
+            if last < t_min * (1 - 1e-9):
+                raise ConfigError(
+                    f"{key}.samplers[{i}].steps: {sampler['name']} on the {grid} grid with {steps} steps "
+                    f"queries the network at t = {last:.3g}, below the trained range "
+                    f"(model.t_min = {t_min:g}); use fewer steps, the karras grid, or a smaller model.t_min"
+                )
 
 
 def job_seed(seed: int, *keys) -> list[int]:
@@ -87,6 +107,11 @@ def job_seed(seed: int, *keys) -> list[int]:
     hashes of the job's wildcards, so a job's draws do not depend on which
     other jobs ran (Python's ``hash`` is salted per process; crc32 is not)."""
     return [int(seed)] + [zlib.crc32(str(k).encode()) for k in keys]
+
+
+def int_seed(seed: int, *keys) -> int:
+    """A 32-bit seed for libraries that take one int (torch), from the same entropy as :func:`job_seed`."""
+    return zlib.crc32(repr(job_seed(seed, *keys)).encode())
 
 
 def final_runs(exp: dict, uniform_only: bool = False) -> list[tuple[str, int]]:
@@ -105,3 +130,57 @@ def final_runs(exp: dict, uniform_only: bool = False) -> list[tuple[str, int]]:
 def reference_size(exp: dict) -> int:
     """Samples drawn with the exact denoiser for a learned experiment."""
     return exp.get("reference", {}).get("n_samples", 2000)
+
+
+def sample_sizes(exp: dict) -> list[int]:
+    """Sizes of the sample sets an experiment evaluates (runs and references)."""
+    sizes = {exp["n_samples"]}
+    if is_learned(exp):
+        sizes.add(reference_size(exp))
+    return sorted(sizes)
+
+
+def grid_floor(exp: dict) -> float:
+    """Where the karras grid stops refining: the trained range's lower end for a
+    learned experiment (its exact-denoiser reference runs on the same grid)."""
+    return exp["model"].get("t_min", KARRAS_T_MIN) if is_learned(exp) else KARRAS_T_MIN
+
+
+# What each kind of job reads of its experiment's config: config keys, and
+# values derived from them. A job's params hold exactly these (and a test
+# checks that the library reads all of them and nothing else), so editing a
+# setting reruns the jobs that read it and no others.
+DERIVED = {"sizes": sample_sizes, "t_min": grid_floor, "n_reference": reference_size}
+_SAMPLE = ("data", "n_samples", "n_trajectories", "seed", "sigma", "t_min")
+JOB_KEYS = {
+    "make_data": ("data", "n_samples", "seed"),
+    "noise_floor": ("data", "seed", "sizes"),
+    "train": ("model", "seed", "sigma"),
+    "sample": _SAMPLE,
+    "sample_learned": (*_SAMPLE, "model"),
+    "reference": ("data", "n_reference", "seed", "sigma", "t_min"),
+    "evaluate": ("data", "sigma", "t_min"),
+    "figure": ("data", "sigma", "t_min"),
+    "steps_figure": ("data",),
+}
+
+
+def canonical(value):
+    """The same value with every mapping's keys sorted: key order in the YAML
+    file (what a formatter changes) then never makes a job look stale."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
+    return value
+
+
+def job_params(job: str, exp: dict) -> dict:
+    """The part of an experiment's config that one kind of job reads, canonical."""
+    out = {}
+    for key in sorted(JOB_KEYS[job]):
+        if key in DERIVED:
+            out[key] = DERIVED[key](exp)
+        elif key in exp:
+            out[key] = canonical(exp[key])
+    return out

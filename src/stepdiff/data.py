@@ -60,11 +60,15 @@ class GaussianMixture:
             shrink = self.stds[0] ** 2 / var[0]
             return a[0] + shrink * (x - a[0])
         # log w_i N(x; a_i, var_i I) up to a per-row constant, built in place:
-        # (n, k) temporaries dominate the cost for fine mixtures.
-        logits = x @ (a / var[:, None]).T
-        logits += np.log(self.weights) - (a**2).sum(1) / (2 * var) - 0.5 * self.dim * np.log(var)
+        # (n, k) temporaries dominate the cost for fine mixtures. Expanding
+        # |x - a|^2 cancels catastrophically far from the origin, so expand
+        # around the means' centre c: |x - c| and |a - c| are the data's scale.
+        c = a.mean(0)
+        xc, ac = x - c, a - c
+        logits = xc @ (ac / var[:, None]).T
+        logits += np.log(self.weights) - (ac**2).sum(1) / (2 * var) - 0.5 * self.dim * np.log(var)
         if np.ptp(var) > 0:  # |x|^2 / (2 var_i) is a per-row constant only when var is shared
-            logits -= (x**2).sum(1)[:, None] / (2 * var)
+            logits -= (xc**2).sum(1)[:, None] / (2 * var)
         logits -= logits.max(axis=1, keepdims=True)
         pi = np.exp(logits, out=logits)
         pi /= pi.sum(axis=1, keepdims=True)

@@ -1,7 +1,8 @@
 """From one experiment's config section to the arrays of its jobs.
 
-The workflow scripts call these functions (and ``tables``), so every job's
-logic is testable without Snakemake. Only numpy here: sampling jobs start fast.
+Each function takes the job's params (``config.job_params``: the keys that
+kind of job reads) and the experiment's name, so every job's logic is
+testable without Snakemake. Only numpy here: sampling jobs start fast.
 """
 
 from __future__ import annotations
@@ -16,26 +17,51 @@ def distribution(exp: dict):
 
 
 def make_data(exp: dict, name: str) -> dict[str, np.ndarray]:
-    """Training set, held-out test set and a second held-out draw (for the
-    noise floor), each from its own generator."""
+    """Training set and held-out test set, each from its own generator."""
     dist = distribution(exp)
-    n_train = exp["data"].get("n", exp["n_samples"])
-    sizes = {"train": n_train, "test": exp["n_samples"], "floor": exp["n_samples"]}
+    sizes = {"train": exp["data"].get("n", exp["n_samples"]), "test": exp["n_samples"]}
     return {
         split: np.asarray(dist.sample(n, data.rng_for(exp["seed"], name, split)), dtype=float)
         for split, n in sizes.items()
     }
 
 
-def sample_run(exp, name, label, steps, denoiser=None, n=None, tag="samples"):
-    """One sampler configuration; returns (samples, trajectories).
+def floor_draw(exp: dict, name: str) -> np.ndarray:
+    """A second held-out draw for noise floors, as large as the largest sample
+    set evaluated (its first ``n`` rows serve size ``n``)."""
+    n = max(exp["sizes"])
+    return np.asarray(distribution(exp).sample(n, data.rng_for(exp["seed"], name, "floor")), dtype=float)
 
-    ``denoiser`` defaults to the exact one of the experiment's data.
+
+def start(exp: dict, name: str, label: str, steps: int, n: int, dim: int) -> np.ndarray:
+    """The start batch ``N(0, sigma^2 I)`` of one sampler configuration.
+
+    Learned runs and their exact-denoiser references draw it from the same
+    generator, and the first rows of a larger draw equal a smaller draw, so
+    reference sample ``i`` starts where learned sample ``i`` does: for DDIM
+    their distance is the network's error alone.
     """
+    rng = data.rng_for(exp["seed"], name, "start", label, steps)
+    return exp["sigma"] * rng.standard_normal((n, dim))
+
+
+def _sample(exp, name, label, steps, denoiser, n, trajectory):
     dist = distribution(exp)
+    x1 = start(exp, name, label, steps, n, dist.dim)
+    rng = data.rng_for(exp["seed"], name, "noise", label, steps)
     denoiser = denoiser or dist.denoiser(exp["sigma"])
-    rng = data.rng_for(exp["seed"], name, tag, label, steps)
-    n = n or exp["n_samples"]
+    return sampling.run(denoiser, label, steps, x1, exp["sigma"], rng, exp["t_min"], trajectory)
+
+
+def sample_run(exp: dict, name: str, label: str, steps: int, denoiser=None):
+    """One sampler configuration; returns (samples, trajectories of the first
+    ``n_trajectories`` samples). ``denoiser`` defaults to the data's exact one."""
+    n = exp["n_samples"]
     k = min(exp.get("n_trajectories", 50), n)
-    x, path = sampling.run(denoiser, label, steps, n, dist.dim, exp["sigma"], rng, trajectory=max(k, 1))
+    x, path = _sample(exp, name, label, steps, denoiser, n, max(k, 1))
     return x, path[:, :k]
+
+
+def reference_run(exp: dict, name: str, label: str, steps: int) -> np.ndarray:
+    """A learned experiment's run again with the exact denoiser, from the same starts."""
+    return _sample(exp, name, label, steps, None, exp["n_reference"], 0)

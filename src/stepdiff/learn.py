@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .config import int_seed
 from .io import atomic
 
 
@@ -151,3 +152,18 @@ class NumpyDenoiser:
         xt = torch.as_tensor(x, dtype=torch.float32, device=self.device)
         tt = torch.full((len(x), 1), float(t), device=self.device)
         return self.model(xt, tt).double().cpu().numpy()
+
+
+def fit(exp: dict, name: str, x0, log=print):
+    """The train job: fit the experiment's model section to ``x0``. Torch's
+    streams derive from the config seed and the experiment's name, so two
+    learned experiments with one seed do not share them."""
+    hyper = {k: v for k, v in exp["model"].items() if k != "device"}
+    seed = int_seed(exp["seed"], name, "train")
+    return train(x0, exp["sigma"], seed=seed, device=exp["model"]["device"], log=log, **hyper)
+
+
+def denoiser_for(exp: dict, path) -> NumpyDenoiser:
+    """The sampling jobs' view of a saved model, checked against the config's architecture."""
+    model = exp["model"]
+    return NumpyDenoiser(load(path, {k: model[k] for k in ARCH_KEYS}, device=model["device"]))

@@ -12,6 +12,7 @@ from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
 from .data import GaussianMixture
+from .grids import KARRAS_T_MIN
 from .sampling import gaussian_moments
 
 MASS_TOL = 1e-3  # a sample "is at" a point mass within this distance
@@ -53,6 +54,11 @@ def sliced_wasserstein2(x, y, n_directions=256, seed=0):
         return proj[np.minimum((levels * len(z)).astype(int), len(z) - 1)]
 
     return float(np.sqrt(np.mean((quantiles(x) - quantiles(y)) ** 2)))
+
+
+def paired_distance(x, y):
+    """Median distance between row ``i`` of ``x`` and row ``i`` of ``y`` (same starts)."""
+    return float(np.median(np.linalg.norm(x - y[: len(x)], axis=1)))
 
 
 def nn_median(x, ref):
@@ -111,15 +117,17 @@ def gaussian_w1(m1, s1, m2, s2, n=200_000):
     return float(np.mean(np.abs(m1 - m2 + (s1 - s2) * z)))
 
 
-def exact_gaussian_score(dist, x, sigma, label, steps):
+def exact_gaussian_score(dist, x, sigma, label, steps, t_min=KARRAS_T_MIN):
     """For 1-D Gaussian data the sampler's output law is exactly N(mean, std^2)
     (MATH.md section 6): its moments, its KS and W1 distances to the data law
     (what the measured ``ks_data`` and ``w1_data`` converge to), and the KS
     distance of ``x`` to it."""
-    if not (isinstance(dist, GaussianMixture) and len(dist.means) == 1 and dist.dim == 1):
+    if not (isinstance(dist, GaussianMixture) and len(dist.means) == 1 and dist.dim == 1) or is_point_masses(
+        dist
+    ):
         return {}
     m, s = dist.means[0, 0], dist.stds[0]
-    mean, std = gaussian_moments(m, s, sigma, label, steps)
+    mean, std = gaussian_moments(m, s, sigma, label, steps, t_min)
     return {
         "exact_mean": mean,
         "exact_std": std,
@@ -134,10 +142,10 @@ def exact_gaussian_score(dist, x, sigma, label, steps):
 FLOOR_ALIAS = {"ks_exact": "ks_data"}
 
 
-def evaluate(dist, x, test, sigma, label, steps):
+def evaluate(dist, x, test, sigma, label, steps, t_min=KARRAS_T_MIN):
     """All metrics of one sampler run, as a dict metric -> value."""
     out = score(dist, x, test)
-    out.update(exact_gaussian_score(dist, x, sigma, label, steps))
+    out.update(exact_gaussian_score(dist, x, sigma, label, steps, t_min))
     return {k: float(v) for k, v in out.items()}
 
 

@@ -33,13 +33,13 @@ def experiment_figure(exp, name, train, samples, trajectories, loss, path):
     if exp["data"]["kind"] == "point_masses":
         fig = trajectories_figure(dist, trajectories, name)
     elif dist.dim == 1:
-        fig = histogram_figure(dist, exp["sigma"], samples, name)
+        fig = histogram_figure(dist, exp["sigma"], exp["t_min"], samples, name)
     else:
         fig = scatter_figure(train, samples, loss, name)
     _save(fig, path)
 
 
-def histogram_figure(dist, sigma, samples, name):
+def histogram_figure(dist, sigma, t_min, samples, name):
     """Sample histograms over the data density and the exact output density
     that the sampler's affine steps imply (MATH.md section 6)."""
     fig, axes = plt.subplots(1, len(samples), figsize=(5 * len(samples), 3.8), squeeze=False)
@@ -50,7 +50,7 @@ def histogram_figure(dist, sigma, samples, name):
         ax.hist(x[:, 0], bins=120, density=True, alpha=0.5, label=f"{len(x)} samples")
         ax.plot(grid, data_pdf, "k", lw=1.5, label="data density")
         if len(dist.means) == 1:
-            m, s = gaussian_moments(dist.means[0, 0], dist.stds[0], sigma, label, steps)
+            m, s = gaussian_moments(dist.means[0, 0], dist.stds[0], sigma, label, steps, t_min)
             ax.plot(
                 grid, stats.norm(m, s).pdf(grid), "r--", lw=1.5, label=f"exact output N({m:.3f}, {s:.3f}²)"
             )
@@ -61,19 +61,28 @@ def histogram_figure(dist, sigma, samples, name):
 
 
 def trajectories_figure(dist, trajectories, name):
-    """DDIM paths from N(0, sigma^2 I) to the masses, coloured by the nearest mass."""
+    """DDIM paths from N(0, sigma^2 I) to the masses, coloured by the nearest mass
+    (1-D data: position against the sampler's step)."""
     fig, axes = plt.subplots(1, len(trajectories), figsize=(6 * len(trajectories), 6), squeeze=False)
     colours = plt.get_cmap("tab10")
     for ax, (path, traj) in zip(axes[0], trajectories.items()):
         label, steps = _run_of(path)
         end = traj[-1]
         nearest = np.argmin(((end[:, None, :] - dist.means[None]) ** 2).sum(-1), axis=1)
+        if dist.dim == 1:  # plot x against the step, so that 1-D paths are visible
+            step = np.arange(len(traj), dtype=float)
+            traj = np.concatenate([np.broadcast_to(step[:, None, None], traj.shape), traj], axis=2)
+            means = np.column_stack([np.full(len(dist.means), len(traj) - 1.0), dist.means[:, 0]])
+            ax.set(xlabel="sampler step (t = 1 at step 0)", ylabel="x")
+        else:
+            means = dist.means
+            ax.set(aspect="equal")
         for i in range(traj.shape[1]):
             ax.plot(traj[:, i, 0], traj[:, i, 1], "-", lw=0.6, alpha=0.6, color=colours(nearest[i]))
         ax.scatter(traj[0, :, 0], traj[0, :, 1], s=12, c="grey", label="start (t = 1)")
-        ax.scatter(end[:, 0], end[:, 1], s=25, c=[colours(k) for k in nearest], label="end (t = 0)")
-        ax.scatter(dist.means[:, 0], dist.means[:, 1], marker="*", s=250, c="k", label="point mass")
-        ax.set(title=f"{name}: {label.upper()}, {steps} steps, {traj.shape[1]} trajectories", aspect="equal")
+        ax.scatter(traj[-1, :, 0], traj[-1, :, 1], s=25, c=[colours(k) for k in nearest], label="end (t = 0)")
+        ax.scatter(means[:, 0], means[:, 1], marker="*", s=250, c="k", label="point mass")
+        ax.set(title=f"{name}: {label.upper()}, {steps} steps, {traj.shape[1]} trajectories")
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
@@ -99,7 +108,9 @@ def scatter_figure(train, samples, loss, name):
     return fig
 
 
-DISTANCES = ("ks_data", "w1_data", "energy", "sw2", "nn_median")
+# Panels of the steps figure, in this order: distances on log axes, then
+# fractions (point masses) and moments (1-D Gaussian data) on linear axes.
+DISTANCES = ("ks_data", "w1_data", "energy", "sw2", "nn_median", "median_dist", "max_dist")
 
 
 def steps_figure(table, name, path, data=None):
@@ -110,9 +121,12 @@ def steps_figure(table, name, path, data=None):
     data_moments = {}
     if data and data["kind"] == "gaussian":
         data_moments = {"mean": float(np.ravel(data["mean"])[0]), "std": data["std"]}
-    metrics = [m for m in DISTANCES if m in set(table["metric"])]
-    moments = [m for m in ("mean", "std") if f"exact_{m}" in set(table["metric"])]
-    panels = metrics + moments
+    present = set(table["metric"])
+    metrics = [m for m in DISTANCES if m in present]
+    moments = [m for m in ("mean", "std") if f"exact_{m}" in present]
+    panels = metrics + sorted(m for m in present if m.startswith("frac_at_mass")) + moments
+    if not panels:
+        raise ValueError(f"{name}: no metric to draw against steps in {sorted(present)}")
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4), squeeze=False)
     colours = plt.get_cmap("tab10")
     runs = list(table.groupby(["sampler", "grid"]))

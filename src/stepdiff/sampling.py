@@ -13,32 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from .config import parse_label
+from .grids import KARRAS_T_MIN, times
 
-KARRAS_T_MIN = 1e-4  # sigma_min = 0.01 sigma; also the default lower end of training
 
-
-def time_grid(steps: int, kind: str = "uniform", rho: float = 7.0) -> np.ndarray:
-    """Decreasing times ``1 = t_0 > ... > t_steps = 0``.
-
-    ``uniform``: the tutorial's grid. ``sigma``: uniform in ``sigma_t``
-    (``t = u^2``). ``karras``: Karras et al. (2022), uniform in
-    ``sigma_t^(1/rho)`` from ``sigma`` down to ``sigma_min = 0.01 sigma``,
-    then one last step to 0. The last two spend more steps near t = 0, where
-    DDIM's discretisation error concentrates; karras stops refining at
-    ``sigma_min`` because a learned denoiser is not trained below it.
-    """
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    u = np.linspace(1.0, 0.0, steps + 1)
-    if kind == "uniform":
-        return u
-    if kind == "sigma":
-        return u**2
-    if kind == "karras":
-        v = np.linspace(0.0, 1.0, steps)
-        t = (1 + v * (KARRAS_T_MIN ** (1 / (2 * rho)) - 1)) ** (2 * rho)
-        return np.append(t if steps > 1 else [1.0], 0.0)
-    raise ValueError(f"unknown grid {kind!r}")
+def time_grid(steps: int, kind: str = "uniform", t_min: float = KARRAS_T_MIN) -> np.ndarray:
+    """Decreasing times ``1 = t_0 > ... > t_steps = 0`` (see :func:`grids.times`)."""
+    return np.array(times(steps, kind, t_min))
 
 
 def sample(denoiser, x, ts, sigma, *, stochastic, rng=None, trajectory=0):
@@ -73,14 +53,13 @@ def ddim(denoiser, x, ts, sigma, rng=None, trajectory=0):
     return sample(denoiser, x, ts, sigma, stochastic=False, rng=rng, trajectory=trajectory)
 
 
-def run(denoiser, label, steps, n, dim, sigma, rng, trajectory=0):
-    """One sampler configuration: draw ``N(0, sigma^2 I)`` and sample."""
+def run(denoiser, label, steps, x1, sigma, rng=None, t_min=KARRAS_T_MIN, trajectory=0):
+    """One sampler configuration (a run label such as ``ddim_karras``) from the start batch ``x1``."""
     name, grid = parse_label(label)
-    x1 = sigma * rng.standard_normal((n, dim))
     return sample(
         denoiser,
         x1,
-        time_grid(steps, grid),
+        time_grid(steps, grid, t_min),
         sigma,
         stochastic=name == "ddpm",
         rng=rng,
@@ -88,14 +67,14 @@ def run(denoiser, label, steps, n, dim, sigma, rng, trajectory=0):
     )
 
 
-def gaussian_moments(mean, std, sigma, label, steps):
+def gaussian_moments(mean, std, sigma, label, steps, t_min=KARRAS_T_MIN):
     """Exact mean and std of a sampler's output on data ``N(mean, std^2)``.
 
     Every step is affine in x, so the output is Gaussian and its moments
     follow a scalar recursion (MATH.md section 6), from the base ``N(0, sigma^2)``.
     """
     name, grid = parse_label(label)
-    ts = time_grid(steps, grid)
+    ts = time_grid(steps, grid, t_min)
     m, v = 0.0, sigma**2
     for t, s in zip(ts[:-1], ts[1:]):
         a = (std**2 + sigma**2 * s) / (std**2 + sigma**2 * t)

@@ -5,13 +5,20 @@ from __future__ import annotations
 import pandas as pd
 
 from . import metrics
-from .config import is_learned, parse_label, reference_size
-from .experiment import distribution
+from .config import parse_label
+from .experiment import distribution, floor_draw
+
+DETERMINISTIC = ("ddim",)  # samplers whose output is a function of the start alone
 
 
-def evaluate_run(exp, name, samples, test, label, steps, denoiser="learned") -> pd.DataFrame:
+def evaluate_run(exp, name, samples, test, label, steps, denoiser="learned", paired=None) -> pd.DataFrame:
+    """One run's metrics. ``paired``: the learned samples from the same starts
+    (for an exact-denoiser reference run); their median distance to this run,
+    for a deterministic sampler, is the network's error alone."""
     sampler, grid = parse_label(label)
-    values = metrics.evaluate(distribution(exp), samples, test, exp["sigma"], label, steps)
+    values = metrics.evaluate(distribution(exp), samples, test, exp["sigma"], label, steps, exp["t_min"])
+    if paired is not None and sampler in DETERMINISTIC:
+        values["paired_dist"] = metrics.paired_distance(samples, paired)
     return pd.DataFrame(
         {
             "experiment": name,
@@ -26,21 +33,13 @@ def evaluate_run(exp, name, samples, test, label, steps, denoiser="learned") -> 
     )
 
 
-def sample_sizes(exp) -> list[int]:
-    """Sizes of the sample sets an experiment evaluates (runs and references)."""
-    sizes = {exp["n_samples"]}
-    if is_learned(exp):
-        sizes.add(reference_size(exp))
-    return sorted(sizes)
-
-
-def noise_floor(exp, test, floor) -> pd.DataFrame:
-    """Each metric between the first ``n`` of two independent true-law draws,
-    for each evaluated sample size ``n`` (the floor shrinks with ``n``)."""
-    dist = distribution(exp)
+def noise_floor(exp, name, test) -> pd.DataFrame:
+    """Each metric between a fresh true-law draw and the held-out set, for each
+    evaluated sample size ``n`` (the floor shrinks with ``n``)."""
+    dist, floor = distribution(exp), floor_draw(exp, name)
     rows = [
         {"metric": metric, "n": n, "noise_floor": value}
-        for n in sample_sizes(exp)
+        for n in exp["sizes"]
         for metric, value in metrics.noise_floor(dist, floor[:n], test).items()
     ]
     return pd.DataFrame(rows, columns=["metric", "n", "noise_floor"])

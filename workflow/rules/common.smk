@@ -10,10 +10,12 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from stepdiff.config import (
     check_config,
     is_learned,
+    job_params,
     label_pattern,
     sampler_runs,
     final_runs,
 )
+from stepdiff.provenance import fingerprint
 
 check_config(config)
 
@@ -102,12 +104,31 @@ def all_targets():
     return targets
 
 
-def settings(*keys):
-    """A params function giving a job only the config keys it depends on, so
-    that editing one setting (say a sampler's steps) reruns only what it affects."""
+def settings(job):
+    """A params function giving a job only what it reads of its experiment
+    (stepdiff.config.JOB_KEYS), so that editing one setting (say a sampler's
+    steps) reruns only what it affects; key order in the YAML never matters."""
 
     def params(wildcards):
-        exp = EXP[wildcards.experiment]
-        return {k: exp[k] for k in keys if k in exp}
+        return job_params(job, EXP[wildcards.experiment])
 
     return params
+
+
+def code(script):
+    """A fingerprint of the library modules a rule's script imports: editing
+    one reruns exactly the jobs whose code reaches it."""
+    return fingerprint(os.path.join(workflow.basedir, "workflow", "scripts", script))
+
+
+def evaluation_inputs(wildcards):
+    e, source = wildcards.experiment, wildcards.source
+    inputs = {
+        "samples": f"results/{source}/{e}/{wildcards.sampler}-{wildcards.steps}.npy",
+        "test": f"results/data/{e}/test.npy",
+    }
+    if source == "reference":  # paired with the learned run from the same starts
+        inputs["paired"] = (
+            f"results/samples/{e}/{wildcards.sampler}-{wildcards.steps}.npy"
+        )
+    return inputs

@@ -1,9 +1,8 @@
 rule make_data:
-    """Training set, held-out test set and a second held-out draw of one experiment."""
+    """Training set and held-out test set of one experiment."""
     output:
         train="results/data/{experiment}/train.npy",
         test="results/data/{experiment}/test.npy",
-        floor="results/data/{experiment}/floor.npy",
     log:
         "results/logs/make_data/{experiment}.log",
     benchmark:
@@ -14,6 +13,7 @@ rule make_data:
         mem_mb=1000,
         runtime=5,
     params:
-        exp=settings("data", "seed", "n_samples"),
+        exp=settings("make_data"),
+        code=code("make_data.py"),
     script:
         "../scripts/make_data.py"

@@ -1,8 +1,7 @@
 rule evaluate:
     """Score one sampler run against the held-out data and the exact law."""
     input:
-        samples="results/{source}/{experiment}/{sampler}-{steps}.npy",
-        test="results/data/{experiment}/test.npy",
+        unpack(evaluation_inputs),
     output:
         "results/metrics/{experiment}/{source}/{sampler}-{steps}.csv",
     log:
@@ -15,17 +14,17 @@ rule evaluate:
         mem_mb=2000,
         runtime=10,
     params:
-        exp=settings("data", "sigma"),
+        exp=settings("evaluate"),
         denoiser=denoiser_name,
+        code=code("evaluate.py"),
     script:
         "../scripts/evaluate.py"
 
 
 rule noise_floor:
-    """Each metric between two independent draws of the true law."""
+    """Each metric between a fresh draw of the true law and the held-out set."""
     input:
         test="results/data/{experiment}/test.npy",
-        floor="results/data/{experiment}/floor.npy",
     output:
         "results/metrics/{experiment}/noise_floor.csv",
     log:
@@ -38,7 +37,8 @@ rule noise_floor:
         mem_mb=2000,
         runtime=10,
     params:
-        exp=settings("data", "n_samples", "model", "reference"),
+        exp=settings("noise_floor"),
+        code=code("noise_floor.py"),
     script:
         "../scripts/noise_floor.py"
 
@@ -63,5 +63,7 @@ rule metrics_table:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        code=code("metrics_table.py"),
     script:
         "../scripts/metrics_table.py"

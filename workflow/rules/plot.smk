@@ -19,7 +19,8 @@ rule figure:
         mem_mb=2000,
         runtime=5,
     params:
-        exp=settings("data", "sigma"),
+        exp=settings("figure"),
+        code=code("figure.py"),
     script:
         "../scripts/figure.py"
 
@@ -45,6 +46,7 @@ rule steps_figure:
         mem_mb=1000,
         runtime=5,
     params:
-        exp=settings("data"),
+        exp=settings("steps_figure"),
+        code=code("steps_figure.py"),
     script:
         "../scripts/steps_figure.py"

@@ -18,7 +18,8 @@ rule sample_analytic:
         mem_mb=2000,
         runtime=10,
     params:
-        exp=settings("data", "seed", "sigma", "n_samples", "n_trajectories"),
+        exp=settings("sample"),
+        code=code("sample.py"),
     script:
         "../scripts/sample.py"
 
@@ -43,7 +44,8 @@ rule sample_learned:
         mem_mb=2000,
         runtime=10,
     params:
-        exp=settings("data", "seed", "sigma", "n_samples", "n_trajectories", "model"),
+        exp=settings("sample_learned"),
+        code=code("sample_learned.py"),
     script:
         "../scripts/sample_learned.py"
 
@@ -63,6 +65,7 @@ rule sample_reference:
         mem_mb=4000,
         runtime=20,
     params:
-        exp=settings("data", "seed", "sigma", "n_trajectories", "reference"),
+        exp=settings("reference"),
+        code=code("sample_reference.py"),
     script:
         "../scripts/sample_reference.py"

@@ -21,6 +21,7 @@ rule train:
         mem_mb=2000,
         runtime=30,
     params:
-        exp=settings("data", "seed", "sigma", "model"),
+        exp=settings("train"),
+        code=code("train.py"),
     script:
         "../scripts/train.py"

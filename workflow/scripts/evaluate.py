@@ -16,6 +16,7 @@ table = evaluate_run(
     w.sampler,
     int(w.steps),
     sm.params.denoiser,
+    np.load(sm.input.paired) if "paired" in sm.input.keys() else None,
 )
 save_csv(sm.output[0], table)
 log.info("\n%s", table.to_string())

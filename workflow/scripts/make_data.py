@@ -1,4 +1,4 @@
-"""Write the training set, held-out test set and noise-floor draw."""
+"""Write the training set and the held-out test set."""
 
 from stepdiff.experiment import make_data
 from stepdiff.io import log_to, save_npy

@@ -1,4 +1,4 @@
-"""Each metric between two independent draws of the true law."""
+"""Each metric between a fresh draw of the true law and the held-out set."""
 
 import numpy as np
 
@@ -7,6 +7,6 @@ from stepdiff.tables import noise_floor
 
 sm = snakemake
 log = log_to(sm.log[0])
-table = noise_floor(sm.params.exp, np.load(sm.input.test), np.load(sm.input.floor))
+table = noise_floor(sm.params.exp, sm.wildcards.experiment, np.load(sm.input.test))
 save_csv(sm.output[0], table)
 log.info("\n%s", table.to_string())

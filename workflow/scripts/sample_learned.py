@@ -9,10 +9,8 @@ from stepdiff.io import log_to, save_npy
 sm = snakemake
 log = log_to(sm.log[0])
 torch.set_num_threads(sm.threads)
-cfg = sm.params.exp["model"]
-arch = {k: cfg[k] for k in learn.ARCH_KEYS}
-denoiser = learn.NumpyDenoiser(learn.load(sm.input.model, arch, device=cfg["device"]))
 w = sm.wildcards
+denoiser = learn.denoiser_for(sm.params.exp, sm.input.model)
 x, path = sample_run(sm.params.exp, w.experiment, w.sampler, int(w.steps), denoiser)
 save_npy(sm.output.trajectories, path)
 save_npy(sm.output.samples, x)

@@ -10,15 +10,6 @@ from stepdiff.io import log_to, save_csv
 sm = snakemake
 log = log_to(sm.log[0])
 torch.set_num_threads(sm.threads)
-cfg = sm.params.exp["model"]
-hyper = {k: v for k, v in cfg.items() if k != "device"}
-model, losses = learn.train(
-    np.load(sm.input[0]),
-    sm.params.exp["sigma"],
-    seed=sm.params.exp["seed"],
-    device=cfg["device"],
-    log=log.info,
-    **hyper,
-)
+model, losses = learn.fit(sm.params.exp, sm.wildcards.experiment, np.load(sm.input[0]), log=log.info)
 save_csv(sm.output.loss, pd.DataFrame({"step": np.arange(1, len(losses) + 1), "loss": losses}))
 learn.save(model, sm.output.model, sm.params.exp)

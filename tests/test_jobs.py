@@ -1,0 +1,198 @@
+"""Each kind of job, as the workflow runs it: what it reads, where its grid
+ends, how its draws are seeded and paired, which code makes it stale."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO, load_test_config
+from snakemake.utils import validate
+
+from stepdiff import config, experiment, grids, provenance, tables
+from stepdiff.config import ConfigError, job_params
+
+
+def validated(cfg):
+    """The config as jobs see it: validated, with the schema's defaults filled in."""
+    validate(cfg, str(REPO / "config" / "schema.yaml"))
+    config.check_config(cfg)
+    return cfg
+
+
+EXPERIMENTS = validated(load_test_config())["experiments"]
+
+
+class Recorder(dict):
+    """A dict that remembers which keys were read (also through ``get`` and ``in``)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.read = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key):
+        self.read.add(key)
+        return super().__contains__(key)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch = pytest.importorskip("torch")
+    from stepdiff import learn
+
+    torch.set_num_threads(1)
+    exp = EXPERIMENTS["roll"]
+    x0 = experiment.make_data(job_params("make_data", exp), "roll")["train"]
+    model, _ = learn.fit(job_params("train", exp), "roll", x0, log=lambda *_: None)
+    path = tmp_path_factory.mktemp("model") / "denoiser.pt"
+    learn.save(model, path, {})
+    return path
+
+
+def run_job(job, exp, name, model_file):
+    """Call the library the way the job's script does."""
+    label, steps = config.sampler_runs(EXPERIMENTS[name])[0]
+    if job == "make_data":
+        experiment.make_data(exp, name)
+    elif job == "noise_floor":
+        tables.noise_floor(exp, name, np.zeros((5, 2)))
+    elif job == "train":
+        from stepdiff import learn
+
+        exp["model"] = {**exp["model"], "steps": 2}  # what is read, not how long it trains
+        learn.fit(exp, name, np.random.default_rng(0).standard_normal((50, 2)), log=lambda *_: None)
+    elif job == "sample":
+        experiment.sample_run(exp, name, label, steps)
+    elif job == "sample_learned":
+        from stepdiff import learn
+
+        experiment.sample_run(exp, name, label, steps, learn.denoiser_for(exp, model_file))
+    elif job == "reference":
+        experiment.reference_run(exp, name, label, steps)
+    elif job == "evaluate":
+        x = experiment.make_data({**EXPERIMENTS[name], **exp}, name)["test"]
+        tables.evaluate_run(exp, name, x, x, label, steps, "exact", x)
+    elif job in ("figure", "steps_figure"):
+        pytest.skip("figures are drawn from files; see test_workflow")
+
+
+JOBS = {
+    "make_data": list(EXPERIMENTS),
+    "noise_floor": list(EXPERIMENTS),
+    "train": ["roll"],
+    "sample": [e for e in EXPERIMENTS if e != "roll"],
+    "sample_learned": ["roll"],
+    "reference": ["roll"],
+    "evaluate": list(EXPERIMENTS),
+}
+
+
+@pytest.mark.parametrize("job", list(JOBS))
+def test_jobs_read_exactly_their_params(job, model_file):
+    """A job that reads a key missing from its params would keep stale results
+    when that key changes; a key in its params that no job of its kind reads
+    makes it rerun for nothing (say the noise floor after editing ``lr``)."""
+    read = set()
+    for name in JOBS[job]:
+        exp = Recorder(job_params(job, EXPERIMENTS[name]))
+        run_job(job, exp, name, model_file)
+        assert exp.read <= set(exp), f"{job} on {name} reads {exp.read - set(exp)} outside its params"
+        read |= exp.read
+    declared = set(config.JOB_KEYS[job])
+    assert declared <= read, f"{job} declares {declared - read}, which it never reads"
+
+
+def test_params_do_not_depend_on_key_order():
+    exp = EXPERIMENTS["roll"]
+    shuffled = {k: exp[k] for k in reversed(list(exp))}
+    shuffled["model"] = {k: exp["model"][k] for k in reversed(list(exp["model"]))}
+    for job in config.JOB_KEYS:
+        assert repr(job_params(job, shuffled)) == repr(job_params(job, exp)), job
+
+
+def test_learned_grids_stay_in_the_trained_range():
+    cfg = load_test_config()
+    roll = cfg["experiments"]["roll"]
+    roll["model"]["t_min"] = 1e-4
+    roll["samplers"] = [{"name": "ddim", "grid": "sigma", "steps": [50, 100]}]
+    validated(cfg)  # t = 1/100^2 = 1e-4: at the edge, allowed
+    roll["samplers"][0]["steps"] = [50, 200]  # t = 2.5e-5
+    with pytest.raises(ConfigError, match=r"experiments\.roll\.samplers\[0\]\.steps.*2\.5e-05.*t_min"):
+        config.check_config(cfg)
+    # the karras grid ends where the model's training does, not at a fixed floor
+    roll["samplers"] = [{"name": "ddim", "grid": "karras", "steps": 30}]
+    roll["model"]["t_min"] = 1e-3
+    config.check_config(cfg)
+    exp = job_params("sample_learned", cfg["experiments"]["roll"])
+    assert exp["t_min"] == 1e-3
+    assert grids.last_time(30, "karras", exp["t_min"]) == pytest.approx(1e-3, rel=1e-12)
+    assert job_params("reference", cfg["experiments"]["roll"])["t_min"] == 1e-3
+
+
+def test_noise_floor_is_drawn_at_every_evaluated_size():
+    exp = {**EXPERIMENTS["roll"], "reference": {"n_samples": 500}}
+    params = job_params("noise_floor", exp)
+    assert params["sizes"] == [300, 500]
+    test = experiment.make_data(job_params("make_data", exp), "roll")["test"]
+    floor = tables.noise_floor(params, "roll", test).pivot(index="metric", columns="n", values="noise_floor")
+    assert not np.isclose(floor[300], floor[500]).any()
+    assert len(experiment.floor_draw(params, "roll")) == 500
+
+
+def test_reference_runs_start_where_the_learned_runs_do():
+    """Same starts: with the same (exact) denoiser, DDIM gives the same first rows."""
+    exp = {**EXPERIMENTS["pair"], "reference": {"n_samples": 37}}
+    x, _ = experiment.sample_run(job_params("sample", exp), "pair", "ddim", 10)
+    ref = experiment.reference_run(job_params("reference", exp), "pair", "ddim", 10)
+    np.testing.assert_array_equal(ref, x[:37])
+
+
+def test_training_streams_depend_on_the_experiment_name():
+    torch = pytest.importorskip("torch")
+    from stepdiff import learn
+
+    exp = job_params("train", EXPERIMENTS["roll"])
+    exp["model"] = {**exp["model"], "steps": 3}
+    x0 = np.random.default_rng(0).standard_normal((100, 2))
+
+    def first_layer(name):
+        return learn.fit(exp, name, x0, log=lambda *_: None)[0].state_dict()["net.0.weight"]
+
+    assert torch.equal(first_layer("roll"), first_layer("roll"))
+    assert not torch.equal(first_layer("roll"), first_layer("other"))
+
+
+def test_code_fingerprints_follow_the_imports():
+    scripts = REPO / "workflow" / "scripts"
+    reached = {s.stem: {m.name for m in provenance.reach(s)[0]} for s in scripts.glob("*.py")}
+    assert "plots.py" in reached["figure"] and "plots.py" not in reached["train"]
+    assert "learn.py" in reached["train"] and "learn.py" not in reached["sample"]
+    assert "sampling.py" in reached["sample"]
+
+
+def test_fingerprint_changes_with_the_code(tmp_path):
+    package = tmp_path / "stepdiff"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from . import b\n")
+    (package / "b.py").write_text("X = 1\n")
+    script = tmp_path / "job.py"
+    script.write_text("from stepdiff import a\n")
+    old = provenance.PACKAGE
+    try:
+        provenance.PACKAGE = package
+        provenance.reach.cache_clear()
+        before = provenance.fingerprint(script)
+        assert {m.name for m in provenance.reach(Path(script))[0]} == {"__init__.py", "a.py", "b.py"}
+        (package / "b.py").write_text("X = 2\n")
+        assert provenance.fingerprint(script) != before
+    finally:
+        provenance.PACKAGE = old
+        provenance.reach.cache_clear()

@@ -14,12 +14,13 @@ TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
-def snakemake(workdir, *args, config=None, check=True):
-    """Run snakemake on the repo's Snakefile in ``workdir``; returns the CompletedProcess."""
+def snakemake(workdir, *args, config=None, check=True, cwd=None):
+    """Run snakemake on the repo's Snakefile in ``workdir`` (from the folder ``cwd``,
+    by default this process's); returns the CompletedProcess."""
     cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
     if config is not None:
         cmd += ["--configfile", str(config)]
-    proc = subprocess.run([*cmd, *args], capture_output=True, text=True)
+    proc = subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=cwd)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc

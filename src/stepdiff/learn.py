@@ -131,12 +131,38 @@ def save(model: Denoiser, path, config: dict) -> None:
 
 
 def load(path, arch: dict | None = None, device="cpu") -> Denoiser:
-    """Load a saved denoiser; ``arch`` (if given) must match the saved one."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    """Load a saved denoiser; ``arch`` (if given) must match the saved one.
+
+    A file that cannot be read (truncated, not written by ``save``) or whose
+    weights do not fit the architecture raises ``ValueError`` naming the file
+    and the command that rebuilds it and everything made from it.
+    """
+
+    def damaged(problem, error=None):
+        if error is not None:
+            text = " ".join(str(error).split()).split(". ")[0]  # its first sentence
+            problem += f" ({type(error).__name__}: {text})" if text else f" ({type(error).__name__})"
+        return ValueError(
+            f"{path}: {problem}. Rebuild the model and everything made from it with: "
+            f"snakemake --forcerun {path} (plus this run's other options, e.g. --configfile)"
+        )
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:
+        raise damaged("not a readable model file", e) from e
+    keys = ("arch", "sigma", "sigma_data", "state_dict")
+    if not isinstance(ckpt, dict) or not all(k in ckpt for k in keys):
+        raise damaged(f"not a model file written by stepdiff (expected the keys {', '.join(keys)})")
     if arch is not None and any(ckpt["arch"].get(k) != v for k, v in arch.items()):
-        raise ValueError(f"{path}: saved architecture {ckpt['arch']} does not match requested {arch}")
-    model = Denoiser(**ckpt["arch"], sigma=ckpt["sigma"], sigma_data=ckpt["sigma_data"])
-    model.load_state_dict(ckpt["state_dict"])
+        raise damaged(f"saved architecture {ckpt['arch']} does not match requested {arch}")
+    try:
+        model = Denoiser(**ckpt["arch"], sigma=ckpt["sigma"], sigma_data=ckpt["sigma_data"])
+        model.load_state_dict(ckpt["state_dict"])
+    except (TypeError, RuntimeError) as e:
+        raise damaged(f"weights do not fit the saved architecture {ckpt['arch']}", e) from e
     return model.to(pick_device(device)).eval()
 
 

@@ -37,7 +37,7 @@ def test_gaussian_denoiser_closed_form():
     x = np.random.default_rng(0).standard_normal((10, 2))
     sigma_t2 = sigma**2 * t
     want = m + s**2 / (s**2 + sigma_t2) * (x - m)
-    np.testing.assert_allclose(data.gaussian(m, s).denoiser(sigma)(x, t), want, rtol=1e-12)
+    np.testing.assert_allclose(data.gaussian(m, s).posterior_mean(x, sigma * np.sqrt(t)), want, rtol=1e-12)
 
 
 def test_point_mass_posterior_is_a_softmax_over_masses():
@@ -85,3 +85,19 @@ def test_posterior_is_exact_far_from_the_origin():
     masses = data.point_masses([[1e6, 0.0], [1e6 + 0.1, 0.0]])
     out = masses.posterior_mean(np.array([[1e6 + 0.055, 0.0]]), 0.01)
     assert out[0, 0] - 1e6 == pytest.approx(0.1 / (1 + np.exp(-5)), abs=1e-9)
+
+
+@pytest.mark.parametrize("t", [0.05, 0.3, 0.9, 1.0])
+def test_flow_posterior_of_point_masses_matches_math_md(t):
+    """MATH.md section 8: for x_t = (1 - t) x0 + t s eps, the posterior over
+    masses is pi_i ~ w_i exp(-|x - (1 - t) a_i|^2 / (2 t^2 s^2)); at t = 1 it is
+    the prior, so E[x0 | x_1] = E[x0]."""
+    a, w, s = np.array([[2.0, 2.0], [-2.0, 2.0], [0.0, -1.0]]), np.array([0.5, 0.3, 0.2]), 1.3
+    x = np.random.default_rng(1).standard_normal((6, 2)) * 2
+    got = data.point_masses(a, w).posterior_mean(x, t * s, 1 - t)
+    logits = np.log(w) - ((x[:, None] - (1 - t) * a[None]) ** 2).sum(-1) / (2 * t**2 * s**2)
+    pi = np.exp(logits - logits.max(1, keepdims=True))
+    pi /= pi.sum(1, keepdims=True)
+    np.testing.assert_allclose(got, pi @ a, rtol=1e-12, atol=1e-12)
+    if t == 1:
+        np.testing.assert_allclose(got, np.broadcast_to(w @ a, x.shape), rtol=1e-12)

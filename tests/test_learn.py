@@ -6,6 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from stepdiff import data, learn  # noqa: E402
+from stepdiff.process import Diffusion, exact_denoiser  # noqa: E402
 
 SIGMA = 1.0
 DIST = data.gaussian([1.0, -0.5], 0.3)
@@ -16,7 +17,7 @@ HYPER = dict(hidden=64, layers=2, n_freqs=4, batch_size=512, lr=3e-3, t_min=1e-4
 def trained():
     torch.set_num_threads(1)
     x0 = DIST.sample(20_000, data.rng_for(0, "train"))
-    model, losses = learn.train(x0, SIGMA, steps=600, seed=0, log=lambda *_: None, **HYPER)
+    model, losses = learn.train(x0, Diffusion(SIGMA), steps=600, seed=0, log=lambda *_: None, **HYPER)
     return x0, model, losses
 
 
@@ -30,11 +31,11 @@ def test_learned_denoiser_matches_the_gaussian_posterior_mean(trained, t):
     rng = np.random.default_rng(1)
     sigma_t = SIGMA * np.sqrt(t)
     xt = DIST.sample(4000, rng) + sigma_t * rng.standard_normal((4000, 2))
-    exact = DIST.denoiser(SIGMA)(xt, t)
+    exact = exact_denoiser(Diffusion(SIGMA), DIST)(xt, t)
     rms = np.sqrt(((learn.NumpyDenoiser(model)(xt, t) - exact) ** 2).sum(1).mean())
     s2 = DIST.stds[0] ** 2
     posterior_spread = np.sqrt(2 * s2 * sigma_t**2 / (s2 + sigma_t**2))
-    c_skip = model.scalings(torch.tensor(sigma_t))[0].item()
+    c_skip = model.scalings(torch.tensor([[t]]))[0].item()
     skip_rms = np.sqrt(((c_skip * xt - exact) ** 2).sum(1).mean())
     assert rms < 0.2 * posterior_spread
     assert rms < 0.25 * skip_rms
@@ -42,7 +43,7 @@ def test_learned_denoiser_matches_the_gaussian_posterior_mean(trained, t):
 
 def test_training_is_reproducible(trained):
     x0, model, losses = trained
-    again, losses2 = learn.train(x0, SIGMA, steps=600, seed=0, log=lambda *_: None, **HYPER)
+    again, losses2 = learn.train(x0, Diffusion(SIGMA), steps=600, seed=0, log=lambda *_: None, **HYPER)
     np.testing.assert_array_equal(losses, losses2)
     for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b)
@@ -52,7 +53,7 @@ def test_divergence_names_the_step():
     x0 = DIST.sample(1000, data.rng_for(0, "nan"))
     x0[:] = np.nan
     with pytest.raises(FloatingPointError, match="at step 0"):
-        learn.train(x0, SIGMA, steps=5, seed=0, log=lambda *_: None, **HYPER)
+        learn.train(x0, Diffusion(SIGMA), steps=5, seed=0, log=lambda *_: None, **HYPER)
 
 
 def test_save_load_round_trip_and_architecture_check(trained, tmp_path):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from stepdiff import data, metrics, sampling
+from stepdiff.process import Diffusion
 
 
 def brute_energy(x, y):
@@ -74,7 +75,7 @@ def test_one_d_scores_against_the_exact_law():
     mean, std = sampling.gaussian_moments(3.0, np.sqrt(0.5), sigma, "ddim", 20)
     x = np.random.default_rng(3).normal(mean, std, (n, 1))
     test = dist.sample(n, np.random.default_rng(4))
-    out = metrics.evaluate(dist, x, test, sigma, "ddim", 20)
+    out = metrics.evaluate(dist, x, test, Diffusion(sigma), "ddim", 20)
     assert out["ks_exact"] < 1.63 / np.sqrt(n)
     assert out["ks_data"] > 10 / np.sqrt(n)  # DDIM at 20 steps is far from the data
     assert out["exact_mean"] == pytest.approx(mean) and out["exact_std"] == pytest.approx(std)

@@ -1,10 +1,21 @@
-"""Samplers against the exact oracles of MATH.md section 6."""
+"""Samplers against the exact oracles of MATH.md sections 6, 8 and 9."""
 
 import numpy as np
 import pytest
 
-from stepdiff import data, sampling
+from stepdiff import config, data, sampling
 from stepdiff.config import run_label
+from stepdiff.process import Diffusion, LinearFlow, exact_denoiser
+
+
+def ve(dist, sigma):
+    """The exact denoiser of ``dist`` under the tutorial's diffusion of scale ``sigma``."""
+    return exact_denoiser(Diffusion(sigma), dist)
+
+
+def test_every_registered_sampler_has_a_step():
+    assert set(sampling.STEPS) == set(config.SAMPLERS)
+    assert config.SAMPLERS["heun"].nfe(10) == 19 and config.SAMPLERS["ddim"].nfe(10) == 10
 
 
 @pytest.mark.parametrize("steps", [1, 2, 7, 50, 1000])
@@ -14,7 +25,9 @@ def test_ddim_lands_exactly_on_a_point_mass(steps, grid):
     rng = np.random.default_rng(0)
     x1 = 20 * rng.standard_normal((500, 2))
     ts = sampling.time_grid(steps, grid)
-    x, path = sampling.ddim(data.point_masses([a]).denoiser(4.0), x1, ts, 4.0, trajectory=500)
+    process = Diffusion(4.0)
+    denoiser = ve(data.point_masses([a]), 4.0)
+    x, path = sampling.sample(denoiser, process, x1, ts, sampling.euler_step, trajectory=500)
     np.testing.assert_allclose(x, np.broadcast_to(a, x.shape), rtol=0, atol=1e-9)
     # Straight lines towards a: x_t - a = sqrt(t) (x_1 - a), sigma_t / sigma_1 = sqrt(t).
     expected = a + np.sqrt(ts)[:, None, None] * (x1 - a)[None]
@@ -36,16 +49,28 @@ def test_gaussian_one_step_mean_is_affine_with_exact_coefficient():
     # MATH.md section 4: mu(x, t) = m + a_t (x - m), a_t = (s^2 + sigma_{t-dt}^2) / (s^2 + sigma_t^2).
     m, s, sigma, t, dt = 3.0, 0.7, 5.0, 0.3, 0.01
     x = np.linspace(-20, 20, 11)[:, None]
-    d = data.gaussian(m, s).denoiser(sigma)(x, t)
+    d = ve(data.gaussian(m, s), sigma)(x, t)
     mu = (dt / t) * d + (1 - dt / t) * x
     a_t = (s**2 + sigma**2 * (t - dt)) / (s**2 + sigma**2 * t)
     np.testing.assert_allclose(mu, m + a_t * (x - m), rtol=1e-12)
 
 
+@pytest.mark.parametrize("steps", [1, 3, 10, 40, 1000])
+@pytest.mark.parametrize("label", ["ddpm", "ddim", "ddpm_sigma", "ddim_sigma", "ddpm_karras", "ddim_karras"])
+def test_closed_form_law_equals_the_law_of_the_sampler_code(label, steps):
+    """Exact, on every grid: the closed-form recursion (MATH.md section 6)
+    against ``gaussian_law``, which reads the output law off the sampler's
+    own affine map (float rounding only)."""
+    m, s, sigma = 3.0, np.sqrt(0.5), np.sqrt(50.0)
+    want = sampling.gaussian_moments(m, s, sigma, label, steps)
+    got = sampling.gaussian_law(m, s, Diffusion(sigma), label, steps)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("steps", [10, 100, 1000])
-@pytest.mark.parametrize("label", ["ddpm", "ddim", "ddim_karras", "ddpm_sigma"])
+@pytest.mark.parametrize("label", ["ddpm", "ddim", "ddim_karras", "ddpm_sigma", "heun_karras"])
 def test_gaussian_samples_match_exact_moments(label, steps):
-    """Sample mean and variance within 5 standard errors of the exact recursion.
+    """Sample mean and variance within 5 standard errors of the exact law.
 
     For n normal draws, the mean has SE std/sqrt(n) and the variance has SE
     var*sqrt(2/(n-1)); 5 SE makes a false alarm rarer than 1e-6 per check.
@@ -53,54 +78,11 @@ def test_gaussian_samples_match_exact_moments(label, steps):
     m, s, sigma, n = 3.0, np.sqrt(0.5), np.sqrt(50.0), 20_000
     rng = data.rng_for(7, label, steps)
     x1 = sigma * rng.standard_normal((n, 1))
-    x = sampling.run(data.gaussian(m, s).denoiser(sigma), label, steps, x1, sigma, rng)[:, 0]
-    mean, std = sampling.gaussian_moments(m, s, sigma, label, steps)
+    process = Diffusion(sigma)
+    x = sampling.run(ve(data.gaussian(m, s), sigma), process, label, steps, x1, rng)[:, 0]
+    mean, std = sampling.gaussian_law(m, s, process, label, steps)
     assert abs(x.mean() - mean) < 5 * std / np.sqrt(n)
     assert abs(x.var(ddof=1) - std**2) < 5 * std**2 * np.sqrt(2 / (n - 1))
-
-
-class _Noise:
-    """A stand-in generator whose draws are set by the test: zeros, except a
-    unit draw at one chosen step (DDPM draws once per step)."""
-
-    def __init__(self, hot_step=None):
-        self.hot_step, self.calls = hot_step, 0
-
-    def standard_normal(self, shape):
-        z = np.full(shape, 1.0 if self.calls == self.hot_step else 0.0)
-        self.calls += 1
-        return z
-
-
-def law_by_probing(m, s, sigma, label, steps):
-    """The output law of a sampler on N(m, s^2) data, read off the sampler
-    code itself: every step is affine, so the output is ``alpha x1 + beta +
-    sum_k c_k z_k``; run it on x1 = 0 and 1 with z = 0 for alpha and beta,
-    and with one unit draw at step k for c_k. Independent of
-    ``gaussian_moments``, which uses the closed-form coefficients."""
-    name, grid = sampling.parse_label(label)
-    d = data.gaussian(m, s).denoiser(sigma)
-    ts = sampling.time_grid(steps, grid)
-    stochastic = name == "ddpm"
-    probe = np.array([[0.0], [1.0]])
-    out = sampling.sample(d, probe, ts, sigma, stochastic=stochastic, rng=_Noise())[:, 0]
-    beta, alpha = out[0], out[1] - out[0]
-    var = (alpha * sigma) ** 2  # the start is N(0, sigma^2)
-    if stochastic:
-        for k in range(steps):
-            c = sampling.sample(d, probe[:1], ts, sigma, stochastic=True, rng=_Noise(k))[0, 0] - beta
-            var += c**2
-    return beta, np.sqrt(var)
-
-
-@pytest.mark.parametrize("steps", [1, 3, 10, 40])
-@pytest.mark.parametrize("label", ["ddpm", "ddim", "ddpm_sigma", "ddim_sigma", "ddpm_karras", "ddim_karras"])
-def test_gaussian_moments_equal_the_law_of_the_sampler_code(label, steps):
-    """Exact, on every grid: the closed-form recursion against the sampler's
-    own affine map (float rounding only)."""
-    expected = law_by_probing(3.0, np.sqrt(0.5), np.sqrt(50.0), label, steps)
-    got = sampling.gaussian_moments(3.0, np.sqrt(0.5), np.sqrt(50.0), label, steps)
-    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_the_gap_to_the_data_is_the_samplers_own_error():
@@ -109,23 +91,80 @@ def test_the_gap_to_the_data_is_the_samplers_own_error():
     so from the base N(0, sigma^2) its mean is m (1 - s / sqrt(s^2 + sigma^2))
     = 2.70149 (the start mismatch). DDIM is that ODE's Euler method in
     sigma_t, so on the grid uniform in sigma_t its mean tends there with an
-    error that halves when the steps double (first order). On the tutorial's
-    grid (uniform in t) the rest at 1000 steps, 2.7206 - 2.7015, is
-    discretisation, read off the sampler code by probing."""
+    error that halves when the steps double (first order); on the tutorial's
+    grid the rest at 1000 steps, 2.7206 - 2.7015, is discretisation."""
     m, s, sigma = 3.0, np.sqrt(0.5), np.sqrt(50.0)
     limit = m * (1 - s / np.sqrt(s**2 + sigma**2))
     assert limit == pytest.approx(2.70149, abs=1e-5)
     errors = [sampling.gaussian_moments(m, s, sigma, "ddim_sigma", n)[0] - limit for n in (1000, 2000, 4000)]
     ratios = np.array(errors[:-1]) / np.array(errors[1:])
     np.testing.assert_allclose(ratios, 2.0, rtol=0.005)
-    assert sampling.gaussian_moments(m, s, sigma, "ddim", 1000)[0] == pytest.approx(
-        law_by_probing(m, s, sigma, "ddim", 1000)[0], abs=1e-12
-    )
+    assert sampling.gaussian_moments(m, s, sigma, "ddim", 1000)[0] == pytest.approx(2.7206, abs=1e-4)
+
+
+def ode_law_errors(process, label, m, s, exact, steps_list):
+    """|mean error| + |std error| of a deterministic sampler's output law on
+    N(m, s^2) data against ``exact`` (the ODE's own output law)."""
+    out = []
+    for steps in steps_list:
+        mean, std = sampling.gaussian_law(m, s, process, label, steps)
+        out.append(abs(mean - exact[0]) + abs(std - exact[1]))
+    return np.array(out)
+
+
+@pytest.mark.parametrize(
+    "label, order",
+    [("ddim_sigma", 1), ("heun_sigma", 2)],
+)
+def test_heun_is_second_order_on_the_diffusion_ode(label, order):
+    """For Gaussian data the probability-flow ODE's flow map is closed-form:
+    x - m scales as sqrt(s^2 + sigma_t^2), so from N(0, sigma^2) it ends at
+    N(m (1 - r), (sigma r)^2), r = s / sqrt(s^2 + sigma^2): the start mismatch is
+    in the target, and what remains is discretisation. Doubling the steps
+    divides it by 2 (Euler, i.e. DDIM) or 4 (Heun), on the grid uniform in
+    sigma_t (the ODE's own variable). Its last step to t = 0 is Euler from
+    sigma_{t_1} = sigma / steps, where the slope (x - D)/sigma_t =
+    sigma_t (x - m)/(s^2 + sigma_t^2) is smooth: that step's error is
+    O((sigma / steps)^2), of Heun's own order, so it does not dominate. (On the
+    karras grid t_1 = t_min is fixed and that last step sets a floor.)"""
+    m, s, sigma = 2.0, 0.5, 3.0
+    r = s / np.sqrt(s**2 + sigma**2)
+    errors = ode_law_errors(Diffusion(sigma), label, m, s, (m * (1 - r), sigma * r), [20, 40, 80])
+    ratios = errors[:-1] / errors[1:]
+    np.testing.assert_allclose(ratios, 2.0**order, rtol=0.1)
+
+
+@pytest.mark.parametrize("label, order", [("euler", 1), ("heun", 2)])
+def test_flow_samplers_reach_the_gaussian_target_at_their_order(label, order):
+    """A flow from its own source has no start mismatch (MATH.md section 8):
+    from N(0, q^2) to N(m, s^2) the exact flow map is x1 -> m + (s/q) x1, so
+    the output law tends to the data itself, at the sampler's order."""
+    m, s, q = 2.0, 0.5, 1.3
+    errors = ode_law_errors(LinearFlow(q), label, m, s, (m, s), [10, 20, 40])
+    np.testing.assert_allclose(errors[:-1] / errors[1:], 2.0**order, rtol=0.1)
+
+
+def test_euler_on_the_flow_is_ddim_on_the_mapped_grid():
+    """MATH.md section 8: with the exact denoiser, the flow's Euler step from t
+    to t' is DDIM on y = x / (1 - t) from sigma~(t) = t s / (1 - t) to
+    sigma~(t'), mapped back by x' = (1 - t') y'. Three weighted point masses,
+    s = 1.3, 20 steps from t = 0.95 (y is infinite at t = 1)."""
+    masses = data.point_masses([[2.0, 2.0], [-2.0, 2.0], [0.5, -1.0]], [0.5, 0.3, 0.2])
+    s = 1.3
+    ts = np.linspace(0.95, 0.0, 21)
+    x = np.random.default_rng(3).standard_normal((200, 2)) * s
+    flow = LinearFlow(s)
+    euler = sampling.sample(exact_denoiser(flow, masses), flow, x, ts, sampling.euler_step)
+    y = x / (1 - ts[0])
+    for t, t2 in zip(ts[:-1], ts[1:]):
+        sig, sig2 = t * s / (1 - t), t2 * s / (1 - t2)
+        y = y + (1 - sig2 / sig) * (masses.posterior_mean(y, sig) - y)
+    np.testing.assert_allclose(euler, (1 - ts[-1]) * y, rtol=0, atol=1e-12)
 
 
 def test_softmax_is_finite_at_the_last_step_far_from_every_point():
     masses = data.point_masses([[1e3, 0.0], [-1e3, 0.0], [0.0, 1e3]])
-    d = masses.denoiser(1.0)
+    d = ve(masses, 1.0)
     x = np.array([[0.0, -1e3], [5e3, 6e3], [1e3 + 0.1, 0.0], [0.0, 0.0]])
     out = d(x, 1e-3)  # t = dt for 1000 steps: sigma_t ~ 0.03, raw densities underflow
     assert np.all(np.isfinite(out))
@@ -148,10 +187,11 @@ def test_two_masses_ddim_fractions_match_weights(weights, sigma, label, steps):
     points = np.array([[2.0, 2.0], [-2.0, 2.0]])
     n = 4000
     x1 = sigma * data.rng_for(11, *weights).standard_normal((n, 2))
-    x = sampling.run(data.point_masses(points, weights).denoiser(sigma), label, steps, x1, sigma)
-    dist = np.linalg.norm(x[:, None] - points[None], axis=2)
-    assert np.all(dist.min(1) < 1e-3)
-    frac = np.mean(dist[:, 0] < 1e-3)
+    dist = data.point_masses(points, weights)
+    x = sampling.run(ve(dist, sigma), Diffusion(sigma), label, steps, x1)
+    d = np.linalg.norm(x[:, None] - points[None], axis=2)
+    assert np.all(d.min(1) < 1e-3)
+    frac = np.mean(d[:, 0] < 1e-3)
     assert abs(frac - weights[0]) < 5 * np.sqrt(weights[0] * (1 - weights[0]) / n)
 
 
@@ -170,13 +210,14 @@ def test_time_grids():
 
 
 def test_ddpm_needs_a_generator_and_is_reproducible():
-    d = data.gaussian(0.0, 1.0).denoiser(2.0)
+    process = Diffusion(2.0)
+    d = ve(data.gaussian(0.0, 1.0), 2.0)
     ts = sampling.time_grid(5)
     with pytest.raises(ValueError, match="generator"):
-        sampling.sample(d, np.zeros((3, 1)), ts, 2.0, stochastic=True)
+        sampling.sample(d, process, np.zeros((3, 1)), ts, sampling.ddpm_step)
     x1 = np.zeros((100, 1))
-    a = sampling.run(d, run_label("ddpm"), 5, x1, 2.0, data.rng_for(1, "x"))
-    b = sampling.run(d, run_label("ddpm"), 5, x1, 2.0, data.rng_for(1, "x"))
-    c = sampling.run(d, run_label("ddpm"), 5, x1, 2.0, data.rng_for(2, "x"))
+    a = sampling.run(d, process, run_label("ddpm"), 5, x1, data.rng_for(1, "x"))
+    b = sampling.run(d, process, run_label("ddpm"), 5, x1, data.rng_for(1, "x"))
+    c = sampling.run(d, process, run_label("ddpm"), 5, x1, data.rng_for(2, "x"))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)

@@ -17,7 +17,7 @@ def test_outputs_follow_the_contract(finished_run):
     workdir, _ = finished_run
     config = load_test_config()
     res = workdir / "results"
-    dims = {"gauss": 1, "point": 1, "pair": 2, "roll": 2}
+    dims = {"gauss": 1, "point": 1, "pair": 2, "roll": 2, "flow": 2, "ring": 2}
     for name, exp in config["experiments"].items():
         for label, steps in sampler_runs(exp):
             x = np.load(res / f"samples/{name}/{label}-{steps}.npy")
@@ -30,8 +30,8 @@ def test_outputs_follow_the_contract(finished_run):
         assert figure.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
         table = pd.read_csv(res / f"metrics/{name}.csv")
         assert {"experiment", "sampler", "grid", "steps", "metric", "value", "noise_floor"} <= set(table)
-    for name in ("gauss", "point", "roll"):  # experiments with a step sweep
-        assert (res / f"figures/{name}_steps.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    for name in ("gauss_steps", "point_steps", "roll_steps", "flow_steps", "ring_steps", "learned_nfe"):
+        assert (res / f"figures/{name}.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # sweeps, comparisons
     point = np.load(res / "samples/point/ddim-10.npy")
     np.testing.assert_allclose(point, np.full((200, 1), 2.0), rtol=0, atol=1e-9)
     assert np.load(res / "data/roll/train.npy").shape == (2000, 2)
@@ -80,9 +80,9 @@ def test_a_new_step_count_reruns_only_its_chain(finished_run, tmp_path, experime
 
 LIBRARY_EDITS = {
     # module -> the rules whose jobs must go stale (every job of them), and no others
-    "plots.py": {"figure", "steps_figure"},
+    "plots.py": {"figure", "steps_figure", "comparison_figure"},
     "learn.py": {"train", "sample_learned"},
-    "metrics.py": {"evaluate", "noise_floor", "metrics_table", "figure", "steps_figure"},
+    "metrics.py": {"evaluate", "noise_floor", "metrics_table", "figure", "steps_figure", "comparison_figure"},
 }
 
 
@@ -114,7 +114,7 @@ def test_editing_the_library_reruns_exactly_the_jobs_it_runs(finished_run, tmp_p
     planned.pop("all", None)
     expected = LIBRARY_EDITS[module]
     if module == "learn.py":  # a new model makes every downstream job of the learned experiment stale
-        expected = expected | {"evaluate", "metrics_table", "figure", "steps_figure"}
+        expected = expected | {"evaluate", "metrics_table", "figure", "steps_figure", "comparison_figure"}
     assert set(planned) == expected, planned
 
 
@@ -135,7 +135,7 @@ def test_same_config_gives_the_same_learned_samples(finished_run):
 
 def test_diverging_training_fails_and_leaves_no_model(tmp_path):
     config = load_test_config()
-    config["experiments"] = {"roll": config["experiments"]["roll"]}
+    config = {"experiments": {"roll": config["experiments"]["roll"]}}
     config["experiments"]["roll"]["model"]["lr"] = 1.0e30
     proc = snakemake(
         tmp_path,
@@ -152,7 +152,21 @@ def test_diverging_training_fails_and_leaves_no_model(tmp_path):
 
 
 BAD_CONFIGS = {
-    "unknown sampler": (("gauss", "samplers", 0, "name"), "euler", "name"),
+    "unknown sampler": (("gauss", "samplers", 0, "name"), "dpm", "name"),
+    "flow sampler on a diffusion": (
+        ("gauss", "samplers", 0, "name"),
+        "euler",
+        "experiments.gauss.samplers[0].name",
+    ),
+    "diffusion sampler on a flow": (
+        ("flow", "samplers", 0, "name"),
+        "ddim",
+        "experiments.flow.samplers[0].name",
+    ),
+    "sigma beside a source": (("flow", "sigma"), 1.0, "experiments.flow"),
+    "annulus inner above outer": (("ring", "source", "inner"), 3.5, "experiments.ring.source.inner"),
+    "negative spiral noise": (("ring", "data", "noise"), -0.1, "noise"),
+    "grid below the trained range": (("roll", "model", "t_min"), 0.5, "experiments.roll.samplers[0].steps"),
     "steps below 1": (("gauss", "samplers", 0, "steps"), [0, 5], "steps"),
     "negative sigma": (("gauss", "sigma"), -1.0, "sigma"),
     "unknown data kind": (("gauss", "data", "kind"), "moons", "kind"),
@@ -187,7 +201,8 @@ def test_bad_config_stops_before_any_job_and_names_the_key(case, tmp_path):
 def test_the_repo_config_is_valid_and_plans_every_figure(tmp_path):
     proc = snakemake(tmp_path, "-n", config=REPO / "config/config.yaml")
     jobs = planned_jobs(proc)
-    assert jobs["figure"] == 4 and jobs["steps_figure"] == 2 and jobs["train"] == 1
+    assert jobs["figure"] == 7 and jobs["steps_figure"] == 4 and jobs["train"] == 3
+    assert jobs["comparison_figure"] == 1
 
 
 def test_report_has_every_figure_and_table(finished_run):

@@ -8,11 +8,33 @@ sampler runs). Every error names the config key it is about.
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 
 from .grids import GRIDS, KARRAS_T_MIN, last_time
 
-SAMPLERS = ("ddpm", "ddim")
 DEFAULT_GRID = "uniform"
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """What the workflow needs to know of a sampler (its step lives in
+    ``sampling.STEPS`` under the same name)."""
+
+    processes: tuple[str, ...]  # "diffusion", "flow"
+    evals_per_step: int  # denoiser evaluations per step; the last step is Euler
+    stochastic: bool = False  # fresh noise each step: the output is not a function of the start
+
+    def nfe(self, steps: int) -> int:
+        """Network (denoiser) evaluations for ``steps`` intervals."""
+        return self.evals_per_step * steps - (self.evals_per_step - 1)
+
+
+SAMPLERS = {
+    "ddpm": Sampler(("diffusion",), 1, stochastic=True),
+    "ddim": Sampler(("diffusion",), 1),
+    "euler": Sampler(("flow",), 1),
+    "heun": Sampler(("diffusion", "flow"), 2),
+}
 
 
 class ConfigError(ValueError):
@@ -60,8 +82,39 @@ def is_learned(exp: dict) -> bool:
     return "model" in exp
 
 
+def process_kind(exp: dict) -> str:
+    """``flow`` for an experiment with a ``source`` section, else ``diffusion``."""
+    return "flow" if "source" in exp else "diffusion"
+
+
+def has_exact_denoiser(exp: dict) -> bool:
+    """Gaussian mixtures and the Swiss roll have an analytic posterior mean under
+    diffusion and under a flow from a Gaussian source (MATH.md sections 4, 8)."""
+    gaussian_source = exp.get("source", {}).get("kind", "gaussian") == "gaussian"
+    return exp["data"]["kind"] in ("gaussian", "point_masses", "swiss_roll") and gaussian_source
+
+
+def has_reference(exp: dict) -> bool:
+    """Learned experiments are sampled again with the exact denoiser, where one exists."""
+    return is_learned(exp) and has_exact_denoiser(exp)
+
+
+def data_dim(data: dict) -> int:
+    if data["kind"] == "point_masses":
+        return len(data["points"][0])
+    if data["kind"] == "gaussian":
+        return len(data["mean"]) if isinstance(data["mean"], list) else 1
+    return 2  # swiss_roll, spiral
+
+
 def check_config(config: dict) -> None:
     """Semantic checks that JSON schema cannot express; raise ConfigError."""
+    for name, spec in config.get("comparisons", {}).items():
+        if name in config["experiments"]:
+            raise ConfigError(f"comparisons.{name}: the name of an experiment; figures would collide")
+        for e in spec["experiments"]:
+            if e not in config["experiments"]:
+                raise ConfigError(f"comparisons.{name}.experiments: no experiment {e!r}")
     for name, exp in config["experiments"].items():
         key = f"experiments.{name}"
         data = exp["data"]
@@ -73,8 +126,26 @@ def check_config(config: dict) -> None:
                 raise ConfigError(
                     f"{key}.data.weights: {len(data['weights'])} weights for {len(data['points'])} points"
                 )
-        if data["kind"] == "swiss_roll" and not is_learned(exp):
-            raise ConfigError(f"{key}.model: swiss_roll data needs a model section")
+        if ("sigma" in exp) == ("source" in exp):
+            raise ConfigError(f"{key}: give either sigma (a diffusion) or source (a flow), not both")
+        process = process_kind(exp)
+        for i, sampler in enumerate(exp["samplers"]):
+            allowed = [n for n, spec in SAMPLERS.items() if process in spec.processes]
+            if process not in SAMPLERS[sampler["name"]].processes:
+                raise ConfigError(
+                    f"{key}.samplers[{i}].name: {sampler['name']} is not a {process} sampler; "
+                    f"a {process} experiment uses one of {allowed}"
+                )
+        source = exp.get("source", {})
+        if source.get("kind") == "annulus":
+            if source["inner"] >= source["outer"]:
+                raise ConfigError(f"{key}.source.inner: {source['inner']} is not below {source['outer']}")
+            if data_dim(data) != 2:
+                raise ConfigError(f"{key}.source.kind: an annulus is 2-D, the data {data_dim(data)}-D")
+        if not has_exact_denoiser(exp) and not is_learned(exp):
+            raise ConfigError(
+                f"{key}.model: {data['kind']} data under this process has no exact denoiser: add a model"
+            )
         runs = sampler_runs(exp)
         seen = set()
         for run in runs:
@@ -135,7 +206,7 @@ def reference_size(exp: dict) -> int:
 def sample_sizes(exp: dict) -> list[int]:
     """Sizes of the sample sets an experiment evaluates (runs and references)."""
     sizes = {exp["n_samples"]}
-    if is_learned(exp):
+    if has_reference(exp):
         sizes.add(reference_size(exp))
     return sorted(sizes)
 
@@ -151,16 +222,17 @@ def grid_floor(exp: dict) -> float:
 # checks that the library reads all of them and nothing else), so editing a
 # setting reruns the jobs that read it and no others.
 DERIVED = {"sizes": sample_sizes, "t_min": grid_floor, "n_reference": reference_size}
-_SAMPLE = ("data", "n_samples", "n_trajectories", "seed", "sigma", "t_min")
+_PROCESS = ("sigma", "source")  # a diffusion's noise scale or a flow's source: one of them is set
+_SAMPLE = ("data", "n_samples", "n_trajectories", "seed", "t_min", *_PROCESS)
 JOB_KEYS = {
     "make_data": ("data", "n_samples", "seed"),
     "noise_floor": ("data", "seed", "sizes"),
-    "train": ("model", "seed", "sigma"),
+    "train": ("model", "seed", *_PROCESS),
     "sample": _SAMPLE,
     "sample_learned": (*_SAMPLE, "model"),
-    "reference": ("data", "n_reference", "seed", "sigma", "t_min"),
-    "evaluate": ("data", "sigma", "t_min"),
-    "figure": ("data", "sigma", "t_min"),
+    "reference": ("data", "n_reference", "seed", "t_min", *_PROCESS),
+    "evaluate": ("data", "t_min", *_PROCESS),
+    "figure": ("data", "seed", "t_min", *_PROCESS),
     "steps_figure": ("data",),
 }
 

@@ -9,6 +9,7 @@ grid of points along its curve.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -48,17 +49,20 @@ class GaussianMixture:
         noise = rng.standard_normal((n, self.dim))
         return self.means[comp] + self.stds[comp, None] * noise
 
-    def posterior_mean(self, x: np.ndarray, sigma_t: float) -> np.ndarray:
-        """``E[x0 | x0 + sigma_t * eps = x]`` for a batch ``x`` of shape (n, d).
+    def posterior_mean(self, x: np.ndarray, sigma_t: float, alpha_t: float = 1.0) -> np.ndarray:
+        """``E[x0 | alpha_t x0 + sigma_t * eps = x]`` for a batch ``x`` of shape (n, d).
 
+        ``alpha_t = 1`` is the tutorial's diffusion; the linear flow from a
+        Gaussian source has ``alpha_t = 1 - t`` (MATH.md section 8), and its
+        ``t = 1`` (``alpha_t = 0``) gives ``E[x0]`` without dividing by zero.
         Component posteriors come from a log-sum-exp softmax: at small
         ``sigma_t`` the raw densities underflow to 0/0 far from every mean.
         """
-        var = self.stds**2 + sigma_t**2  # (k,)
-        a = self.means
+        var = (alpha_t * self.stds) ** 2 + sigma_t**2  # (k,)
+        a = alpha_t * self.means  # component means of x
+        shrink = alpha_t * self.stds**2 / var  # component-wise Gaussian denoiser
         if len(a) == 1:  # one component: the posterior weight is exactly 1
-            shrink = self.stds[0] ** 2 / var[0]
-            return a[0] + shrink * (x - a[0])
+            return self.means[0] + shrink[0] * (x - a[0])
         # log w_i N(x; a_i, var_i I) up to a per-row constant, built in place:
         # (n, k) temporaries dominate the cost for fine mixtures. Expanding
         # |x - a|^2 cancels catastrophically far from the origin, so expand
@@ -72,12 +76,8 @@ class GaussianMixture:
         logits -= logits.max(axis=1, keepdims=True)
         pi = np.exp(logits, out=logits)
         pi /= pi.sum(axis=1, keepdims=True)
-        shrink = self.stds**2 / var  # component-wise Gaussian denoiser
-        return pi @ (a * (1 - shrink)[:, None]) + (pi @ shrink)[:, None] * x
-
-    def denoiser(self, sigma: float):
-        """``D(x, t) = E[x0 | x_t = x]`` for the forward process of scale ``sigma``."""
-        return lambda x, t: self.posterior_mean(x, sigma * np.sqrt(t))
+        # E[x0 | x, i] = m_i + shrink_i (x - alpha m_i)
+        return pi @ (self.means - shrink[:, None] * a) + (pi @ shrink)[:, None] * x
 
 
 def gaussian(mean, std) -> GaussianMixture:
@@ -114,14 +114,49 @@ class SwissRoll:
         x = make_swiss_roll(n_samples=n, noise=self.noise, random_state=seed)[0]
         return x[:, [0, 2]] * self.scale
 
+    @cached_property
+    def mixture(self) -> GaussianMixture:
+        return self.exact()
+
     def exact(self) -> GaussianMixture:
         """The data law on a grid of angle quantiles: a fine Gaussian mixture."""
         u = 1.5 * np.pi * (1 + 2 * (np.arange(self.n_points) + 0.5) / self.n_points)
         curve = np.stack([u * np.cos(u), u * np.sin(u)], axis=1) * self.scale
         return GaussianMixture(curve, self.noise * self.scale, 1.0)
 
-    def denoiser(self, sigma: float):
-        return self.exact().denoiser(sigma)
+    def posterior_mean(self, x, sigma_t, alpha_t=1.0):
+        return self.mixture.posterior_mean(x, sigma_t, alpha_t)
+
+
+@dataclass(frozen=True)
+class Spiral:
+    """The study's flow target: angle ``u ~ U(0, turns * 2 pi)``, radius
+    ``u / (2 pi)``, the point ``(r cos u, r sin u)`` plus ``N(0, noise^2 I)``."""
+
+    turns: float
+    noise: float
+
+    dim = 2
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        u = rng.uniform(0, self.turns * 2 * np.pi, n)
+        r = u / (2 * np.pi)
+        return np.column_stack([r * np.cos(u), r * np.sin(u)]) + self.noise * rng.standard_normal((n, 2))
+
+
+@dataclass(frozen=True)
+class Annulus:
+    """A flow source: radius uniform on ``[inner, outer]``, angle uniform."""
+
+    inner: float
+    outer: float
+
+    dim = 2
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        r = rng.uniform(self.inner, self.outer, n)
+        angle = rng.uniform(0, 2 * np.pi, n)
+        return np.column_stack([r * np.cos(angle), r * np.sin(angle)])
 
 
 def from_config(data: dict):
@@ -133,4 +168,6 @@ def from_config(data: dict):
         return point_masses(data["points"], data.get("weights"))
     if kind == "swiss_roll":
         return SwissRoll(scale=data["scale"], noise=data["noise"])
+    if kind == "spiral":
+        return Spiral(turns=data["turns"], noise=data["noise"])
     raise ValueError(f"data.kind: unknown kind {kind!r}")

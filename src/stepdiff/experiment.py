@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import data, sampling
+from . import data, process, sampling
 
 
 def distribution(exp: dict):
@@ -34,23 +34,23 @@ def floor_draw(exp: dict, name: str) -> np.ndarray:
 
 
 def start(exp: dict, name: str, label: str, steps: int, n: int, dim: int) -> np.ndarray:
-    """The start batch ``N(0, sigma^2 I)`` of one sampler configuration.
+    """The start batch at t = 1 of one sampler configuration: the process's source.
 
     Learned runs and their exact-denoiser references draw it from the same
     generator, and the first rows of a larger draw equal a smaller draw, so
-    reference sample ``i`` starts where learned sample ``i`` does: for DDIM
-    their distance is the network's error alone.
+    reference sample ``i`` starts where learned sample ``i`` does: for a
+    deterministic sampler their distance is the network's error alone.
     """
     rng = data.rng_for(exp["seed"], name, "start", label, steps)
-    return exp["sigma"] * rng.standard_normal((n, dim))
+    return process.from_config(exp).source(n, dim, rng)
 
 
 def _sample(exp, name, label, steps, denoiser, n, trajectory):
-    dist = distribution(exp)
+    dist, proc = distribution(exp), process.from_config(exp)
     x1 = start(exp, name, label, steps, n, dist.dim)
     rng = data.rng_for(exp["seed"], name, "noise", label, steps)
-    denoiser = denoiser or dist.denoiser(exp["sigma"])
-    return sampling.run(denoiser, label, steps, x1, exp["sigma"], rng, exp["t_min"], trajectory)
+    denoiser = denoiser or process.exact_denoiser(proc, dist)
+    return sampling.run(denoiser, proc, label, steps, x1, rng, exp["t_min"], trajectory)
 
 
 def sample_run(exp: dict, name: str, label: str, steps: int, denoiser=None):

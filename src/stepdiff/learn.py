@@ -18,6 +18,7 @@ from torch import nn
 
 from .config import int_seed
 from .io import atomic
+from .process import Diffusion, from_config, from_description
 
 
 def pick_device(name: str) -> torch.device:
@@ -31,10 +32,17 @@ ARCH_KEYS = ("hidden", "layers", "n_freqs")  # model-config keys that fix the we
 
 
 class Denoiser(nn.Module):
-    def __init__(self, dim=2, hidden=64, layers=3, n_freqs=8, sigma=1.0, sigma_data=0.5):
+    """``D(x, t) = c_skip x + c_out F(c_in x, c_noise)`` for ``x = alpha_t x0 +
+    sigma_t eps`` (``process.path``): Karras et al.'s preconditioning of
+    ``y = x / alpha_t`` at noise level ``sigma_t / alpha_t``, written in ``x``
+    so that it stays finite at a flow's ``t = 1`` (``alpha_t = 0``), where
+    ``D`` is ``c_out F``: the network's estimate of ``E[x0]``."""
+
+    def __init__(self, dim=2, hidden=64, layers=3, n_freqs=8, process=None, sigma_data=0.5):
         super().__init__()
         self.arch = dict(dim=dim, hidden=hidden, layers=layers, n_freqs=n_freqs)
-        self.sigma, self.sigma_data = float(sigma), float(sigma_data)
+        self.process = process if process is not None else Diffusion(1.0)
+        self.sigma_data = float(sigma_data)
         self.register_buffer("freqs", 2.0 ** torch.arange(n_freqs, dtype=torch.float32))
         widths = [dim + 1 + 2 * n_freqs] + [hidden] * layers
         mods = []
@@ -42,18 +50,22 @@ class Denoiser(nn.Module):
             mods += [nn.Linear(a, b), nn.ReLU()]
         self.net = nn.Sequential(*mods, nn.Linear(widths[-1], dim))
 
-    def scalings(self, sigma_t):
+    def scalings(self, t):
+        """``(c_skip, c_out, c_in, c_noise)`` at times ``t`` (n, 1). The noise
+        embedding is held at the process's largest trained level."""
+        alpha, sigma_t = self.process.path(t)
         sd2 = self.sigma_data**2
-        c_skip = sd2 / (sigma_t**2 + sd2)
-        c_out = sigma_t * self.sigma_data / torch.sqrt(sigma_t**2 + sd2)
-        c_in = 1 / torch.sqrt(sigma_t**2 + sd2)
-        return c_skip, c_out, c_in
+        denom = sigma_t**2 + alpha**2 * sd2
+        c_skip = sd2 * alpha / denom
+        c_out = sigma_t * self.sigma_data / torch.sqrt(denom)
+        c_in = 1 / torch.sqrt(denom)
+        held_alpha, held_sigma = self.process.path(t.clamp(max=self.process.t_max()))
+        c_noise = torch.log(held_sigma / held_alpha) / 4
+        return c_skip, c_out, c_in, c_noise
 
     def forward(self, x, t):
         """``x``: (n, dim); ``t``: (n, 1) times in (0, 1]."""
-        sigma_t = self.sigma * torch.sqrt(t)
-        c_skip, c_out, c_in = self.scalings(sigma_t)
-        c_noise = torch.log(sigma_t) / 4
+        c_skip, c_out, c_in, c_noise = self.scalings(t)
         feats = torch.cat(
             [c_in * x, c_noise, torch.sin(c_noise * self.freqs), torch.cos(c_noise * self.freqs)], 1
         )
@@ -62,7 +74,7 @@ class Denoiser(nn.Module):
 
 def train(
     x0,
-    sigma,
+    process,
     *,
     hidden,
     layers,
@@ -76,32 +88,34 @@ def train(
     log=print,
     log_every=200,
 ):
-    """Fit ``Denoiser`` to data ``x0`` (n, d); returns (model, losses per step).
+    """Fit ``Denoiser`` to data ``x0`` (n, d) under ``process``; returns (model, losses per step).
 
-    Batches are drawn at random from the whole set (an unshuffled loader
-    feeds one arc of the roll per batch, which blurs the result). ``log
-    sigma_t`` is drawn uniformly on ``[log sigma sqrt(t_min), log sigma]`` so
-    the small noise levels that decide sharpness are trained as often as the
-    large ones. Raises ``FloatingPointError`` naming the step on a
+    Each step pairs random data points (an unshuffled loader feeds one arc of
+    the roll per batch, which blurs the result) with source draws ``x1`` at
+    times whose noise level ``sigma_t / alpha_t`` is log-uniform between
+    ``t_min`` and the process's ``t_max``, so the small noise levels that
+    decide sharpness are trained as often as the large ones. The loss is
+    weighted by ``1 / c_out^2`` so every level counts alike; the minimiser is
+    still ``E[x0 | x_t]``. Raises ``FloatingPointError`` naming the step on a
     non-finite loss.
     """
     dev = pick_device(device)
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    data = torch.as_tensor(np.asarray(x0), dtype=torch.float32)
-    model = Denoiser(data.shape[1], hidden, layers, n_freqs, sigma, float(data.std())).to(dev)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)  # the initial weights
+    data = np.asarray(x0, dtype=np.float64)
+    n, dim = data.shape
+    model = Denoiser(dim, hidden, layers, n_freqs, process, float(data.std())).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    lo, hi = math.log(sigma * math.sqrt(t_min)), math.log(sigma)
+    level = [math.log(s / a) for a, s in (process.path(t_min), process.path(process.t_max()))]
     losses = np.empty(steps)
     for step in range(steps):
-        x = data[torch.randint(len(data), (batch_size,), generator=gen)]
-        log_s = lo + (hi - lo) * torch.rand(batch_size, 1, generator=gen)
-        sigma_t = torch.exp(log_s)
-        xt = x + sigma_t * torch.randn(x.shape, generator=gen)
-        x, xt, sigma_t = x.to(dev), xt.to(dev), sigma_t.to(dev)
-        pred = model(xt, (sigma_t / sigma) ** 2)
-        c_out = model.scalings(sigma_t)[1]
+        x = data[rng.integers(n, size=batch_size)]
+        t = process.t_of_level(np.exp(rng.uniform(level[0], level[1], (batch_size, 1))))
+        xt = process.couple(x, process.source(batch_size, dim, rng), t)
+        x, xt, t = (torch.as_tensor(a, dtype=torch.float32, device=dev) for a in (x, xt, t))
+        pred = model(xt, t)
+        c_out = model.scalings(t)[1]
         loss = (((pred - x) / c_out) ** 2).sum(1).mean()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss is {loss.item()} at step {step}")
@@ -121,7 +135,7 @@ def save(model: Denoiser, path, config: dict) -> None:
         torch.save(
             {
                 "arch": model.arch,
-                "sigma": model.sigma,
+                "process": model.process.describe(),
                 "sigma_data": model.sigma_data,
                 "state_dict": model.state_dict(),
                 "config": config,
@@ -153,13 +167,14 @@ def load(path, arch: dict | None = None, device="cpu") -> Denoiser:
         raise
     except Exception as e:
         raise damaged("not a readable model file", e) from e
-    keys = ("arch", "sigma", "sigma_data", "state_dict")
+    keys = ("arch", "process", "sigma_data", "state_dict")
     if not isinstance(ckpt, dict) or not all(k in ckpt for k in keys):
         raise damaged(f"not a model file written by stepdiff (expected the keys {', '.join(keys)})")
     if arch is not None and any(ckpt["arch"].get(k) != v for k, v in arch.items()):
         raise damaged(f"saved architecture {ckpt['arch']} does not match requested {arch}")
     try:
-        model = Denoiser(**ckpt["arch"], sigma=ckpt["sigma"], sigma_data=ckpt["sigma_data"])
+        process = from_description(ckpt["process"])
+        model = Denoiser(**ckpt["arch"], process=process, sigma_data=ckpt["sigma_data"])
         model.load_state_dict(ckpt["state_dict"])
     except (TypeError, RuntimeError) as e:
         raise damaged(f"weights do not fit the saved architecture {ckpt['arch']}", e) from e
@@ -186,7 +201,7 @@ def fit(exp: dict, name: str, x0, log=print):
     learned experiments with one seed do not share them."""
     hyper = {k: v for k, v in exp["model"].items() if k != "device"}
     seed = int_seed(exp["seed"], name, "train")
-    return train(x0, exp["sigma"], seed=seed, device=exp["model"]["device"], log=log, **hyper)
+    return train(x0, from_config(exp), seed=seed, device=exp["model"]["device"], log=log, **hyper)
 
 
 def denoiser_for(exp: dict, path) -> NumpyDenoiser:

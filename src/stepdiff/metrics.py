@@ -13,7 +13,7 @@ from scipy.spatial.distance import cdist
 
 from .data import GaussianMixture
 from .grids import KARRAS_T_MIN
-from .sampling import gaussian_moments
+from .sampling import gaussian_law
 
 MASS_TOL = 1e-3  # a sample "is at" a point mass within this distance
 
@@ -117,7 +117,7 @@ def gaussian_w1(m1, s1, m2, s2, n=200_000):
     return float(np.mean(np.abs(m1 - m2 + (s1 - s2) * z)))
 
 
-def exact_gaussian_score(dist, x, sigma, label, steps, t_min=KARRAS_T_MIN):
+def exact_gaussian_score(dist, x, process, label, steps, t_min=KARRAS_T_MIN):
     """For 1-D Gaussian data the sampler's output law is exactly N(mean, std^2)
     (MATH.md section 6): its moments, its KS and W1 distances to the data law
     (what the measured ``ks_data`` and ``w1_data`` converge to), and the KS
@@ -127,7 +127,7 @@ def exact_gaussian_score(dist, x, sigma, label, steps, t_min=KARRAS_T_MIN):
     ):
         return {}
     m, s = dist.means[0, 0], dist.stds[0]
-    mean, std = gaussian_moments(m, s, sigma, label, steps, t_min)
+    mean, std = gaussian_law(m, s, process, label, steps, t_min)
     return {
         "exact_mean": mean,
         "exact_std": std,
@@ -142,10 +142,10 @@ def exact_gaussian_score(dist, x, sigma, label, steps, t_min=KARRAS_T_MIN):
 FLOOR_ALIAS = {"ks_exact": "ks_data"}
 
 
-def evaluate(dist, x, test, sigma, label, steps, t_min=KARRAS_T_MIN):
+def evaluate(dist, x, test, process, label, steps, t_min=KARRAS_T_MIN):
     """All metrics of one sampler run, as a dict metric -> value."""
     out = score(dist, x, test)
-    out.update(exact_gaussian_score(dist, x, sigma, label, steps, t_min))
+    out.update(exact_gaussian_score(dist, x, process, label, steps, t_min))
     return {k: float(v) for k, v in out.items()}
 
 

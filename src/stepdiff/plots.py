@@ -9,11 +9,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from .data import from_config  # noqa: E402
+from . import process  # noqa: E402
+from .data import from_config, rng_for  # noqa: E402
 from .metrics import mixture_cdf  # noqa: E402
-from .sampling import gaussian_moments  # noqa: E402
+from .sampling import gaussian_law  # noqa: E402
 
 
 def _run_of(path):
@@ -33,13 +35,17 @@ def experiment_figure(exp, name, train, samples, trajectories, loss, path):
     if exp["data"]["kind"] == "point_masses":
         fig = trajectories_figure(dist, trajectories, name)
     elif dist.dim == 1:
-        fig = histogram_figure(dist, exp["sigma"], exp["t_min"], samples, name)
+        fig = histogram_figure(dist, process.from_config(exp), exp["t_min"], samples, name)
     else:
-        fig = scatter_figure(train, samples, loss, name)
+        source = None
+        if "source" in exp:  # a flow: show where it starts
+            n = len(next(iter(samples.values())))
+            source = process.from_config(exp).source(n, dist.dim, rng_for(exp["seed"], name, "figure"))
+        fig = scatter_figure(train, samples, loss, name, source, trajectories)
     _save(fig, path)
 
 
-def histogram_figure(dist, sigma, t_min, samples, name):
+def histogram_figure(dist, proc, t_min, samples, name):
     """Sample histograms over the data density and the exact output density
     that the sampler's affine steps imply (MATH.md section 6)."""
     fig, axes = plt.subplots(1, len(samples), figsize=(5 * len(samples), 3.8), squeeze=False)
@@ -50,7 +56,7 @@ def histogram_figure(dist, sigma, t_min, samples, name):
         ax.hist(x[:, 0], bins=120, density=True, alpha=0.5, label=f"{len(x)} samples")
         ax.plot(grid, data_pdf, "k", lw=1.5, label="data density")
         if len(dist.means) == 1:
-            m, s = gaussian_moments(dist.means[0, 0], dist.stds[0], sigma, label, steps, t_min)
+            m, s = gaussian_law(dist.means[0, 0], dist.stds[0], proc, label, steps, t_min)
             ax.plot(
                 grid, stats.norm(m, s).pdf(grid), "r--", lw=1.5, label=f"exact output N({m:.3f}, {s:.3f}²)"
             )
@@ -88,15 +94,24 @@ def trajectories_figure(dist, trajectories, name):
     return fig
 
 
-def scatter_figure(train, samples, loss, name):
-    """Training data and each sampler's samples on equal axes, and the loss curve."""
-    panels = [("training data", train[: len(next(iter(samples.values())))])]
-    panels += [(f"{_run_of(p)[0].upper()}, {_run_of(p)[1]} steps", x) for p, x in samples.items()]
+def scatter_figure(train, samples, loss, name, source=None, trajectories=None):
+    """Training data and each sampler's samples on equal axes, and the loss
+    curve. For a flow, its source first, and each run's trajectories drawn
+    over its samples (grey: from the source at t = 1 to the sample at t = 0)."""
+    n_show = len(next(iter(samples.values())))
+    panels = [] if source is None else [("source (t = 1)", source, None)]
+    panels += [("training data", train[:n_show], None)]
+    paths = list((trajectories or {}).values()) if source is not None else []
+    for i, (p, x) in enumerate(samples.items()):
+        panels.append((f"{_run_of(p)[0].upper()}, {_run_of(p)[1]} steps", x, paths[i] if paths else None))
     n = len(panels) + (loss is not None)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.2))
-    lim = 1.15 * np.abs(train).max()
-    for ax, (title, x) in zip(axes, panels):
+    extent = [train] + ([] if source is None else [source])
+    lim = 1.15 * max(np.abs(a).max() for a in extent)
+    for ax, (title, x, path) in zip(axes, panels):
         ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.5)
+        if path is not None:
+            ax.plot(path[:, :, 0], path[:, :, 1], color="grey", lw=0.4, alpha=0.5)
         ax.set(title=f"{name}: {title}", xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
     if loss is not None:
         ax = axes[-1]
@@ -113,11 +128,51 @@ def scatter_figure(train, samples, loss, name):
 DISTANCES = ("ks_data", "w1_data", "energy", "sw2", "nn_median", "median_dist", "max_dist")
 
 
+def _draw_runs(ax, table, metric, colour_of, prefix=""):
+    """One line per (sampler, grid) of ``table`` against NFE: filled dots for
+    the learned denoiser, open circles for the exact one, dashed the exact
+    output law where it is known."""
+    only_exact = set(table["denoiser"]) == {"exact"}
+    for (sampler, grid), rows in table.groupby(["sampler", "grid"]):
+        wide = rows.pivot_table(index="nfe", columns=["denoiser", "metric"], values="value")
+        colour = colour_of(sampler, grid)
+        for denoiser in wide.columns.get_level_values(0).unique():
+            part = wide[denoiser].dropna(how="all")
+            learned = denoiser == "learned" or only_exact
+            exact = f"exact_{metric}" in part
+            if metric in part:
+                ax.plot(
+                    part.index,
+                    part[metric],
+                    "o" if exact or not learned else "o-",
+                    color=colour,
+                    mfc=None if learned else "none",
+                    ms=6 if learned else 9,
+                    label=f"{prefix}{sampler}, {grid}" + ("" if learned else ", exact denoiser"),
+                )
+            if exact:
+                ax.plot(part.index, part[f"exact_{metric}"], "--", color=colour, lw=1.2)
+
+
+def _floor_band(ax, tables, metric):
+    floor = pd.concat([t.loc[t["metric"] == metric, "noise_floor"] for t in tables]).dropna()
+    if len(floor) and floor.max() > 0:
+        ax.axhspan(0, floor.max(), color="grey", alpha=0.25, label="noise floor")
+
+
+def _palette(table):
+    """A fixed colour per (sampler, grid) of a table."""
+    runs = sorted(set(zip(table["sampler"], table["grid"])))
+    colours = plt.get_cmap("tab10")
+    return lambda sampler, grid: colours(runs.index((sampler, grid)) % 10)
+
+
 def steps_figure(table, name, path, data=None):
-    """Each distance against steps on log-log axes, one colour per sampler and
-    grid; the noise floor as a grey band. Where the exact answer is known
-    (1-D Gaussian data) it is drawn dashed and the measured points must sit
-    on it; exact-denoiser references (learned experiments) are open circles."""
+    """Each distance against the number of denoiser evaluations (NFE) on
+    log-log axes, one colour per sampler and grid; the noise floor as a grey
+    band. Where the exact answer is known (1-D Gaussian data) it is drawn
+    dashed and the measured points must sit on it; exact-denoiser references
+    (learned experiments) are open circles."""
     data_moments = {}
     if data and data["kind"] == "gaussian":
         data_moments = {"mean": float(np.ravel(data["mean"])[0]), "std": data["std"]}
@@ -128,38 +183,33 @@ def steps_figure(table, name, path, data=None):
     if not panels:
         raise ValueError(f"{name}: no metric to draw against steps in {sorted(present)}")
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4), squeeze=False)
-    colours = plt.get_cmap("tab10")
-    runs = list(table.groupby(["sampler", "grid"]))
+    colour_of = _palette(table)
     for ax, metric in zip(axes[0], panels):
-        for k, ((sampler, grid), rows) in enumerate(runs):
-            wide = rows.pivot_table(index="steps", columns=["denoiser", "metric"], values="value")
-            for denoiser in wide.columns.get_level_values(0).unique():
-                part = wide[denoiser].dropna(how="all")
-                learned = denoiser == "learned" or set(table["denoiser"]) == {"exact"}
-                exact = f"exact_{metric}" in part
-                if metric in part:
-                    style = "o" if exact or not learned else "o-"
-                    ax.plot(
-                        part.index,
-                        part[metric],
-                        style,
-                        color=colours(k),
-                        mfc=None if learned else "none",
-                        ms=6 if learned else 9,
-                        label=f"{sampler}, {grid}" + ("" if learned else ", exact denoiser"),
-                    )
-                if exact:
-                    ax.plot(part.index, part[f"exact_{metric}"], "--", color=colours(k), lw=1.2)
-        floor = table.loc[table["metric"] == metric, "noise_floor"].dropna()
-        if len(floor) and floor.max() > 0:
-            ax.axhspan(0, floor.max(), color="grey", alpha=0.25, label="noise floor")
+        _draw_runs(ax, table, metric, colour_of)
+        _floor_band(ax, [table], metric)
         if metric in data_moments:
             ax.axhline(data_moments[metric], color="k", lw=0.8, ls=":", label="data")
-        ax.set(xscale="log", xlabel="steps", title=f"{name}: {metric}")
+        ax.set(xscale="log", xlabel="denoiser evaluations (NFE)", title=f"{name}: {metric}")
         if metric in metrics:
             ax.set_yscale("log")
         ax.legend(fontsize=7)
     if moments:
         fig.suptitle("dots: measured; dashed: the exact output law of each sampler", fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def comparison_figure(tables: dict, metric, title, path):
+    """One metric against NFE for several experiments on the same axes (say a
+    diffusion and a flow on the same data): one colour per run kind, one
+    line style per experiment."""
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    colours = plt.get_cmap("tab10")
+    kinds = sorted({(e, s, g) for e, t in tables.items() for s, g in zip(t["sampler"], t["grid"])})
+    for name, table in tables.items():
+        _draw_runs(ax, table, metric, lambda s, g, e=name: colours(kinds.index((e, s, g)) % 10), f"{name}: ")
+    _floor_band(ax, list(tables.values()), metric)
+    ax.set(xscale="log", yscale="log", xlabel="denoiser evaluations (NFE)", ylabel=metric, title=title)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     _save(fig, path)

@@ -1,11 +1,20 @@
-"""Time grids, the DDPM and DDIM samplers, and their exact Gaussian moments.
+"""Samplers: pure functions of a denoiser, a process, a start batch, a time
+grid and a generator (MATH.md sections 2, 3, 8 and 9).
 
-A sampler is a pure function of a denoiser ``D(x, t)``, a start batch, a
-time grid and a generator (MATH.md sections 2-3). Both samplers are one
-loop: the one-step mean ``mu = x + (dt/t)(D - x)`` followed either by fresh
-noise (DDPM) or by a deterministic partial step (DDIM). Grids may be
-non-uniform; ``dt`` is then the local step ``t - s``, for which the one-step
-mean is still exact.
+Every sampler is one step function of one signature, registered in
+``STEPS`` under the names of ``config.SAMPLERS`` (which says which process
+each serves and what it costs), and ``sample`` is the only loop:
+
+* ``ddpm`` (diffusion): the one-step mean ``mu = x + (dt/t)(D - x)`` plus
+  fresh noise ``sigma sqrt(dt) z`` (tutorial Alg. 1);
+* ``ddim`` (diffusion) and ``euler`` (flow): one Euler step of the
+  probability-flow ODE ``dx/dtau = (x - D)/tau`` (``process.tau``), which is
+  the tutorial's Alg. 2 for diffusion and the flow's Euler step;
+* ``heun`` (both): Heun's second-order step on the same ODE, Euler on the
+  last step to t = 0 (Karras et al. 2022, Alg. 1).
+
+Grids may be non-uniform; every step above is exact in its own terms for
+any ``t > s``.
 """
 
 from __future__ import annotations
@@ -13,7 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from .config import parse_label
+from .data import gaussian
 from .grids import KARRAS_T_MIN, times
+from .process import exact_denoiser
 
 
 def time_grid(steps: int, kind: str = "uniform", t_min: float = KARRAS_T_MIN) -> np.ndarray:
@@ -21,58 +32,95 @@ def time_grid(steps: int, kind: str = "uniform", t_min: float = KARRAS_T_MIN) ->
     return np.array(times(steps, kind, t_min))
 
 
-def sample(denoiser, x, ts, sigma, *, stochastic, rng=None, trajectory=0):
-    """Run the reverse process from ``x`` (at ``ts[0]``) down the grid ``ts``.
+def ddpm_step(denoiser, process, x, t, s, rng):
+    mu = x + ((t - s) / t) * (denoiser(x, t) - x)
+    return mu + process.sigma * np.sqrt(t - s) * rng.standard_normal(x.shape)
 
-    ``stochastic=True`` is DDPM (tutorial Alg. 1), ``False`` is DDIM (Alg. 2).
+
+def euler_step(denoiser, process, x, t, s, rng=None):
+    """``x + (1 - tau_s/tau_t)(D - x)``: for diffusion, DDIM's
+    ``x + lam (mu - x)`` with ``lam = sigma_t / (sigma_s + sigma_t)``."""
+    return x + (1 - process.tau(s) / process.tau(t)) * (denoiser(x, t) - x)
+
+
+def heun_step(denoiser, process, x, t, s, rng=None):
+    tau_t, tau_s = process.tau(t), process.tau(s)
+    slope = (x - denoiser(x, t)) / tau_t
+    guess = x + (tau_s - tau_t) * slope
+    if s == 0:  # the slope at tau = 0 is 0/0: the last step stays Euler
+        return guess
+    return x + (tau_s - tau_t) * 0.5 * (slope + (guess - denoiser(guess, s)) / tau_s)
+
+
+STEPS = {"ddpm": ddpm_step, "ddim": euler_step, "euler": euler_step, "heun": heun_step}
+
+
+def sample(denoiser, process, x, ts, step, rng=None, trajectory=0):
+    """Run ``step`` from ``x`` (at ``ts[0]``) down the grid ``ts``.
+
     Returns the final batch, and with ``trajectory=k`` also the path of the
     first ``k`` samples, shape ``(len(ts), k, d)``.
     """
     x = np.array(x, dtype=np.float64)
-    if stochastic and rng is None:
+    if step is ddpm_step and rng is None:
         raise ValueError("the stochastic sampler needs a random generator")
     path = [x[:trajectory].copy()] if trajectory else None
     for t, s in zip(ts[:-1], ts[1:]):
-        dt = t - s
-        mu = x + (dt / t) * (denoiser(x, t) - x)
-        if stochastic:
-            x = mu + sigma * np.sqrt(dt) * rng.standard_normal(x.shape)
-        else:
-            lam = np.sqrt(t) / (np.sqrt(s) + np.sqrt(t))  # sigma_t / (sigma_s + sigma_t)
-            x = x + lam * (mu - x)
+        x = step(denoiser, process, x, t, s, rng)
         if trajectory:
             path.append(x[:trajectory].copy())
     return (x, np.stack(path)) if trajectory else x
 
 
-def ddpm(denoiser, x, ts, sigma, rng, trajectory=0):
-    return sample(denoiser, x, ts, sigma, stochastic=True, rng=rng, trajectory=trajectory)
-
-
-def ddim(denoiser, x, ts, sigma, rng=None, trajectory=0):
-    return sample(denoiser, x, ts, sigma, stochastic=False, rng=rng, trajectory=trajectory)
-
-
-def run(denoiser, label, steps, x1, sigma, rng=None, t_min=KARRAS_T_MIN, trajectory=0):
-    """One sampler configuration (a run label such as ``ddim_karras``) from the start batch ``x1``."""
+def run(denoiser, process, label, steps, x1, rng=None, t_min=KARRAS_T_MIN, trajectory=0):
+    """One sampler configuration (a run label such as ``heun_karras``) from the start batch ``x1``."""
     name, grid = parse_label(label)
-    return sample(
-        denoiser,
-        x1,
+    return sample(denoiser, process, x1, time_grid(steps, grid, t_min), STEPS[name], rng, trajectory)
+
+
+class _ProbeNoise:
+    """A stand-in generator: at step ``k``, a unit draw for row ``k + 2`` only."""
+
+    def __init__(self):
+        self.k = 0
+
+    def standard_normal(self, shape):
+        z = np.zeros(shape)
+        if self.k + 2 < shape[0]:
+            z[self.k + 2] = 1.0
+        self.k += 1
+        return z
+
+
+def gaussian_law(mean, std, process, label, steps, t_min=KARRAS_T_MIN):
+    """Exact mean and std of any sampler's output on 1-D data ``N(mean, std^2)``,
+    from the source ``N(0, process.scale^2)``.
+
+    With a Gaussian denoiser every step is affine in ``x`` and in the noise,
+    so the output is ``alpha x1 + beta + sum_k c_k z_k``: one batched run of
+    the sampler itself reads the coefficients off probe rows (``x1 = 0`` and
+    ``1`` without noise, then a unit draw at step ``k`` in row ``k + 2``).
+    """
+    name, grid = parse_label(label)
+    probe = np.zeros((steps + 2, 1))
+    probe[1] = 1.0
+    out = sample(
+        exact_denoiser(process, gaussian(mean, std)),
+        process,
+        probe,
         time_grid(steps, grid, t_min),
-        sigma,
-        stochastic=name == "ddpm",
-        rng=rng,
-        trajectory=trajectory,
-    )
+        STEPS[name],
+        _ProbeNoise(),
+    )[:, 0]
+    beta, alpha = out[0], out[1] - out[0]
+    var = (alpha * process.scale) ** 2 + np.sum((out[2:] - beta) ** 2)
+    return float(beta), float(np.sqrt(var))
 
 
 def gaussian_moments(mean, std, sigma, label, steps, t_min=KARRAS_T_MIN):
-    """Exact mean and std of a sampler's output on data ``N(mean, std^2)``.
-
-    Every step is affine in x, so the output is Gaussian and its moments
-    follow a scalar recursion (MATH.md section 6), from the base ``N(0, sigma^2)``.
-    """
+    """The DDPM and DDIM output law on data ``N(mean, std^2)`` by the closed-form
+    scalar recursion of MATH.md section 6, from the base ``N(0, sigma^2)``:
+    an independent check of :func:`gaussian_law` (and of the step code)."""
     name, grid = parse_label(label)
     ts = time_grid(steps, grid, t_min)
     m, v = 0.0, sigma**2

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import metrics
-from .config import parse_label
+from . import metrics, process
+from .config import SAMPLERS, parse_label
 from .experiment import distribution, floor_draw
-
-DETERMINISTIC = ("ddim",)  # samplers whose output is a function of the start alone
 
 
 def evaluate_run(exp, name, samples, test, label, steps, denoiser="learned", paired=None) -> pd.DataFrame:
@@ -16,8 +14,9 @@ def evaluate_run(exp, name, samples, test, label, steps, denoiser="learned", pai
     (for an exact-denoiser reference run); their median distance to this run,
     for a deterministic sampler, is the network's error alone."""
     sampler, grid = parse_label(label)
-    values = metrics.evaluate(distribution(exp), samples, test, exp["sigma"], label, steps, exp["t_min"])
-    if paired is not None and sampler in DETERMINISTIC:
+    proc = process.from_config(exp)
+    values = metrics.evaluate(distribution(exp), samples, test, proc, label, steps, exp["t_min"])
+    if paired is not None and not SAMPLERS[sampler].stochastic:
         values["paired_dist"] = metrics.paired_distance(samples, paired)
     return pd.DataFrame(
         {
@@ -25,6 +24,7 @@ def evaluate_run(exp, name, samples, test, label, steps, denoiser="learned", pai
             "sampler": sampler,
             "grid": grid,
             "steps": steps,
+            "nfe": SAMPLERS[sampler].nfe(steps),
             "denoiser": denoiser,
             "n": len(samples),
             "metric": list(values),

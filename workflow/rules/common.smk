@@ -9,6 +9,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from stepdiff.config import (
     check_config,
+    has_reference,
     is_learned,
     job_params,
     label_pattern,
@@ -20,6 +21,7 @@ from stepdiff.provenance import fingerprint
 check_config(config)
 
 EXP = config["experiments"]
+COMPARISONS = config.get("comparisons", {})
 LEARNED = [e for e in EXP if is_learned(EXP[e])]
 ANALYTIC = [e for e in EXP if e not in LEARNED]
 
@@ -33,6 +35,7 @@ wildcard_constraints:
     experiment=alternatives(EXP),
     sampler=label_pattern(),
     steps=r"[1-9][0-9]*",
+    comparison=alternatives(COMPARISONS),
     source="samples|reference",
 
 
@@ -45,8 +48,8 @@ def run_files(pattern, experiment, runs=None):
 
 
 def reference_runs(experiment):
-    """Runs sampled again with the exact denoiser (learned experiments only)."""
-    return final_runs(EXP[experiment]) if experiment in LEARNED else []
+    """Runs sampled again with the exact denoiser (learned experiments that have one)."""
+    return final_runs(EXP[experiment]) if has_reference(EXP[experiment]) else []
 
 
 def evaluation_files(wildcards):
@@ -101,7 +104,19 @@ def all_targets():
             reference_runs(e),
         )
     targets += [f"results/figures/{e}_steps.jpg" for e in sweeps()]
+    targets += [f"results/figures/{c}.jpg" for c in COMPARISONS]
     return targets
+
+
+def comparison_tables(wildcards):
+    return [
+        f"results/metrics/{e}.csv"
+        for e in COMPARISONS[wildcards.comparison]["experiments"]
+    ]
+
+
+def comparison_spec(wildcards):
+    return COMPARISONS[wildcards.comparison]
 
 
 def settings(job):

@@ -50,3 +50,30 @@ rule steps_figure:
         code=code("steps_figure.py"),
     script:
         "../scripts/steps_figure.py"
+
+
+rule comparison_figure:
+    """One metric against NFE for several experiments on the same axes."""
+    input:
+        comparison_tables,
+    output:
+        report(
+            "results/figures/{comparison}.jpg",
+            caption="../report/comparison.rst",
+            category="Figures",
+            subcategory="comparisons",
+        ),
+    log:
+        "results/logs/comparison_figure/{comparison}.log",
+    benchmark:
+        "results/benchmarks/comparison_figure/{comparison}.tsv"
+    conda:
+        "../../envs/numpy.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        spec=comparison_spec,
+        code=code("comparison_figure.py"),
+    script:
+        "../scripts/comparison_figure.py"

@@ -26,6 +26,7 @@ def test_outputs_follow_the_contract(finished_run):
             k = min(exp.get("n_trajectories", 50), exp["n_samples"])
             assert path.shape == (steps + 1, k, dims[name])
             np.testing.assert_array_equal(path[-1], x[:k])  # last row: the final samples
+        assert (res / f"animations/{name}.gif").read_bytes()[:6] == b"GIF89a"
         figure = res / f"figures/{name}.jpg"
         assert figure.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
         table = pd.read_csv(res / f"metrics/{name}.csv")
@@ -65,7 +66,7 @@ ONE_RUN = {"sample_analytic": 1, "evaluate": 1, "metrics_table": 1, "all": 1}
     "experiment, steps, also",
     [
         # a changed step count: its chain, up to the figure that shows it
-        ("point", 12, {"figure": 1}),
+        ("point", 12, {"figure": 1, "animation": 1}),
         # an added step count below the largest: no main figure, but the sweep figure
         ("gauss", [5, 10, 20], {"steps_figure": 1}),
     ],
@@ -114,7 +115,7 @@ def test_editing_the_library_reruns_exactly_the_jobs_it_runs(finished_run, tmp_p
     planned.pop("all", None)
     expected = LIBRARY_EDITS[module]
     if module == "learn.py":  # a new model makes every downstream job of the learned experiment stale
-        expected = expected | {"evaluate", "metrics_table", "figure", "steps_figure", "comparison_figure"}
+        expected |= {"evaluate", "metrics_table", "figure", "steps_figure", "comparison_figure", "animation"}
     assert set(planned) == expected, planned
 
 
@@ -210,5 +211,5 @@ def test_report_has_every_figure_and_table(finished_run):
     snakemake(workdir, "--report", "report.html", config=config)
     html = (workdir / "report.html").read_text()
     for name in load_test_config()["experiments"]:
-        assert f"{name}.jpg" in html and f"metrics/{name}.csv" in html
+        assert f"{name}.jpg" in html and f"metrics/{name}.csv" in html and f"animations/{name}.gif" in html
     assert "Step-by-Step Diffusion" in html  # the front page

@@ -80,8 +80,9 @@ def figure_inputs(wildcards):
     return inputs
 
 
-def model_params(wildcards):
-    return EXP[wildcards.experiment].get("model", {})
+def animation_inputs(wildcards):
+    """The trajectories of the runs that the experiment's figure shows."""
+    return figure_inputs(wildcards)["trajectories"]
 
 
 def denoiser_name(wildcards):
@@ -98,6 +99,7 @@ def all_targets():
     targets = []
     for e in EXP:
         targets += [f"results/figures/{e}.jpg", f"results/metrics/{e}.csv"]
+        targets.append(f"results/animations/{e}.gif")
         targets += run_files(
             "results/reference/{experiment}/{sampler}-{steps}.npy",
             e,

@@ -1,12 +1,15 @@
 """The learned denoiser: it finds E[x0 | x_t] where that is known exactly."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from stepdiff import data, learn  # noqa: E402
-from stepdiff.process import Diffusion, exact_denoiser  # noqa: E402
+from stepdiff import data, learn, network  # noqa: E402
+from stepdiff.process import Diffusion, exact_denoiser, flow  # noqa: E402
 
 SIGMA = 1.0
 DIST = data.gaussian([1.0, -0.5], 0.3)
@@ -21,8 +24,16 @@ def trained():
     return x0, model, losses
 
 
+@pytest.fixture(scope="module")
+def sampled_denoiser(trained, tmp_path_factory):
+    """The trained model as the sampling jobs see it: saved, then read back by ``network``."""
+    path = tmp_path_factory.mktemp("model") / "denoiser.npz"
+    learn.save(trained[1], path, {})
+    return network.load(path)
+
+
 @pytest.mark.parametrize("t", [1e-3, 1e-2, 0.1, 0.5, 1.0])
-def test_learned_denoiser_matches_the_gaussian_posterior_mean(trained, t):
+def test_learned_denoiser_matches_the_gaussian_posterior_mean(trained, sampled_denoiser, t):
     """Tolerance: the RMS error to the exact denoiser must be under a fifth of
     the posterior spread of x0 given x_t (the error no denoiser can remove),
     i.e. at most 4% excess over the Bayes risk; and under a quarter of the
@@ -32,7 +43,7 @@ def test_learned_denoiser_matches_the_gaussian_posterior_mean(trained, t):
     sigma_t = SIGMA * np.sqrt(t)
     xt = DIST.sample(4000, rng) + sigma_t * rng.standard_normal((4000, 2))
     exact = exact_denoiser(Diffusion(SIGMA), DIST)(xt, t)
-    rms = np.sqrt(((learn.NumpyDenoiser(model)(xt, t) - exact) ** 2).sum(1).mean())
+    rms = np.sqrt(((sampled_denoiser(xt, t) - exact) ** 2).sum(1).mean())
     s2 = DIST.stds[0] ** 2
     posterior_spread = np.sqrt(2 * s2 * sigma_t**2 / (s2 + sigma_t**2))
     c_skip = model.scalings(torch.tensor([[t]]))[0].item()
@@ -58,7 +69,7 @@ def test_divergence_names_the_step():
 
 def test_save_load_round_trip_and_architecture_check(trained, tmp_path):
     _, model, _ = trained
-    path = tmp_path / "denoiser.pt"
+    path = tmp_path / "denoiser.npz"
     learn.save(model, path, {"note": "test"})
     loaded = learn.load(path, {"hidden": 64, "layers": 2, "n_freqs": 4})
     x = torch.randn(10, 2)
@@ -66,7 +77,46 @@ def test_save_load_round_trip_and_architecture_check(trained, tmp_path):
     assert torch.equal(model(x, t), loaded(x, t))
     with pytest.raises(ValueError, match="architecture"):
         learn.load(path, {"hidden": 128, "layers": 2, "n_freqs": 4})
-    assert not list(tmp_path.glob("*.tmp"))
+    assert [p.name for p in tmp_path.iterdir()] == ["denoiser.npz"]  # no temporary file left
+    saved = network.read(path)
+    assert saved.config == {"note": "test"} and saved.sigma_data == model.sigma_data
+    assert saved.process == model.process and saved.arch == model.arch
+
+
+PROCESSES = {
+    "diffusion": Diffusion(2.0),
+    "gaussian flow": flow({"kind": "gaussian", "std": 1.0}),
+    "annulus flow": flow({"kind": "annulus", "inner": 2.5, "outer": 3.0}),
+}
+
+
+@pytest.mark.parametrize("name", list(PROCESSES))
+def test_the_numpy_network_computes_what_the_torch_model_does(name, tmp_path):
+    """``network.load`` (numpy, float32) and the torch model agree to float32
+    rounding: 1e-5 of the output's scale, at times from the smallest trained
+    one to t = 1, where a flow's alpha_t is 0."""
+    torch.manual_seed(0)
+    model = learn.Denoiser(2, hidden=32, layers=3, n_freqs=4, process=PROCESSES[name], sigma_data=0.6)
+    for p in model.parameters():  # so that F, not the skip connection, dominates the output
+        p.data.mul_(3)
+    learn.save(model, tmp_path / "denoiser.npz", {})
+    denoiser = network.load(tmp_path / "denoiser.npz", {"hidden": 32, "layers": 3, "n_freqs": 4})
+    x = 3 * np.random.default_rng(0).standard_normal((500, 2))
+    for t in [1e-4, 1e-2, 0.3, 0.99, 1.0]:
+        with torch.no_grad():
+            expected = model(torch.tensor(x, dtype=torch.float32), torch.full((len(x), 1), t)).double()
+        got = denoiser(x, t)
+        assert got.dtype == np.float64 and got.shape == x.shape
+        expected = expected.numpy()
+        assert np.isfinite(expected).all()
+        assert np.abs(got - expected).max() <= 1e-5 * np.abs(expected).max(), t
+
+
+def test_the_numpy_network_does_not_import_torch():
+    """Sampling jobs load the network without torch's import (over a second each)."""
+    code = "import sys, stepdiff.network; assert 'torch' not in sys.modules, 'torch was imported'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_auto_device_falls_back_to_cpu():

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import network
 from .config import int_seed
-from .io import atomic
-from .process import Diffusion, from_config, from_description
+from .process import Diffusion, from_config
 
 
 def pick_device(name: str) -> torch.device:
@@ -28,15 +28,10 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-ARCH_KEYS = ("hidden", "layers", "n_freqs")  # model-config keys that fix the weights' shapes
-
-
 class Denoiser(nn.Module):
     """``D(x, t) = c_skip x + c_out F(c_in x, c_noise)`` for ``x = alpha_t x0 +
-    sigma_t eps`` (``process.path``): Karras et al.'s preconditioning of
-    ``y = x / alpha_t`` at noise level ``sigma_t / alpha_t``, written in ``x``
-    so that it stays finite at a flow's ``t = 1`` (``alpha_t = 0``), where
-    ``D`` is ``c_out F``: the network's estimate of ``E[x0]``."""
+    sigma_t eps``: the preconditioning of ``network.scalings`` around a ReLU
+    MLP ``F`` (``network.Denoiser`` is the same forward pass in numpy)."""
 
     def __init__(self, dim=2, hidden=64, layers=3, n_freqs=8, process=None, sigma_data=0.5):
         super().__init__()
@@ -44,32 +39,20 @@ class Denoiser(nn.Module):
         self.process = process if process is not None else Diffusion(1.0)
         self.sigma_data = float(sigma_data)
         self.register_buffer("freqs", 2.0 ** torch.arange(n_freqs, dtype=torch.float32))
-        widths = [dim + 1 + 2 * n_freqs] + [hidden] * layers
+        widths = network.widths(self.arch)
         mods = []
         for a, b in zip(widths[:-1], widths[1:]):
             mods += [nn.Linear(a, b), nn.ReLU()]
-        self.net = nn.Sequential(*mods, nn.Linear(widths[-1], dim))
+        self.net = nn.Sequential(*mods[:-1])  # no ReLU after the output layer
 
     def scalings(self, t):
-        """``(c_skip, c_out, c_in, c_noise)`` at times ``t`` (n, 1). The noise
-        embedding is held at the process's largest trained level."""
-        alpha, sigma_t = self.process.path(t)
-        sd2 = self.sigma_data**2
-        denom = sigma_t**2 + alpha**2 * sd2
-        c_skip = sd2 * alpha / denom
-        c_out = sigma_t * self.sigma_data / torch.sqrt(denom)
-        c_in = 1 / torch.sqrt(denom)
-        held_alpha, held_sigma = self.process.path(t.clamp(max=self.process.t_max()))
-        c_noise = torch.log(held_sigma / held_alpha) / 4
-        return c_skip, c_out, c_in, c_noise
+        """``(c_skip, c_out, c_in, c_noise)`` at times ``t`` (n, 1)."""
+        return network.scalings(self.process, self.sigma_data, t, torch)
 
     def forward(self, x, t):
         """``x``: (n, dim); ``t``: (n, 1) times in (0, 1]."""
         c_skip, c_out, c_in, c_noise = self.scalings(t)
-        feats = torch.cat(
-            [c_in * x, c_noise, torch.sin(c_noise * self.freqs), torch.cos(c_noise * self.freqs)], 1
-        )
-        return c_skip * x + c_out * self.net(feats)
+        return c_skip * x + c_out * self.net(network.features(x, c_in, c_noise, self.freqs, torch))
 
 
 def train(
@@ -130,18 +113,10 @@ def train(
 
 
 def save(model: Denoiser, path, config: dict) -> None:
-    """Weights, architecture and training config; written atomically."""
-    with atomic(path) as tmp:
-        torch.save(
-            {
-                "arch": model.arch,
-                "process": model.process.describe(),
-                "sigma_data": model.sigma_data,
-                "state_dict": model.state_dict(),
-                "config": config,
-            },
-            tmp,
-        )
+    """Weights, architecture and training config, as ``network.write`` writes
+    them (a torch-free ``.npz``); written atomically."""
+    state = {name: a.detach().cpu().numpy() for name, a in model.state_dict().items()}
+    network.write(path, state, model.arch, model.process, model.sigma_data, config)
 
 
 def load(path, arch: dict | None = None, device="cpu") -> Denoiser:
@@ -149,50 +124,13 @@ def load(path, arch: dict | None = None, device="cpu") -> Denoiser:
 
     A file that cannot be read (truncated, not written by ``save``) or whose
     weights do not fit the architecture raises ``ValueError`` naming the file
-    and the command that rebuilds it and everything made from it.
+    and the command that rebuilds it and everything made from it
+    (``network.read``).
     """
-
-    def damaged(problem, error=None):
-        if error is not None:
-            text = " ".join(str(error).split()).split(". ")[0]  # its first sentence
-            problem += f" ({type(error).__name__}: {text})" if text else f" ({type(error).__name__})"
-        return ValueError(
-            f"{path}: {problem}. Rebuild the model and everything made from it with: "
-            f"snakemake --forcerun {path} (plus this run's other options, e.g. --configfile)"
-        )
-
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:
-        raise damaged("not a readable model file", e) from e
-    keys = ("arch", "process", "sigma_data", "state_dict")
-    if not isinstance(ckpt, dict) or not all(k in ckpt for k in keys):
-        raise damaged(f"not a model file written by stepdiff (expected the keys {', '.join(keys)})")
-    if arch is not None and any(ckpt["arch"].get(k) != v for k, v in arch.items()):
-        raise damaged(f"saved architecture {ckpt['arch']} does not match requested {arch}")
-    try:
-        process = from_description(ckpt["process"])
-        model = Denoiser(**ckpt["arch"], process=process, sigma_data=ckpt["sigma_data"])
-        model.load_state_dict(ckpt["state_dict"])
-    except (TypeError, RuntimeError) as e:
-        raise damaged(f"weights do not fit the saved architecture {ckpt['arch']}", e) from e
+    saved = network.read(path, arch)
+    model = Denoiser(**saved.arch, process=saved.process, sigma_data=saved.sigma_data)
+    model.load_state_dict({name: torch.tensor(a) for name, a in saved.state.items()})
     return model.to(pick_device(device)).eval()
-
-
-class NumpyDenoiser:
-    """Adapts a torch ``Denoiser`` to the samplers' numpy ``D(x, t)``."""
-
-    def __init__(self, model: Denoiser):
-        self.model = model
-        self.device = next(model.parameters()).device
-
-    @torch.no_grad()
-    def __call__(self, x, t):
-        xt = torch.as_tensor(x, dtype=torch.float32, device=self.device)
-        tt = torch.full((len(x), 1), float(t), device=self.device)
-        return self.model(xt, tt).double().cpu().numpy()
 
 
 def fit(exp: dict, name: str, x0, log=print):
@@ -202,9 +140,3 @@ def fit(exp: dict, name: str, x0, log=print):
     hyper = {k: v for k, v in exp["model"].items() if k != "device"}
     seed = int_seed(exp["seed"], name, "train")
     return train(x0, from_config(exp), seed=seed, device=exp["model"]["device"], log=log, **hyper)
-
-
-def denoiser_for(exp: dict, path) -> NumpyDenoiser:
-    """The sampling jobs' view of a saved model, checked against the config's architecture."""
-    model = exp["model"]
-    return NumpyDenoiser(load(path, {k: model[k] for k in ARCH_KEYS}, device=model["device"]))

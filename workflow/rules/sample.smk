@@ -1,11 +1,15 @@
-# One job per sampler configuration: {sampler} is e.g. ddim or ddim_karras.
+# One job per sampler configuration ({sampler} is e.g. ddim or heun_karras):
+# it samples and scores its samples, so a run costs one job start-up.
 
 
 rule sample_analytic:
-    """Sample with the exact denoiser of an analytic experiment (numpy only)."""
+    """Sample with the exact denoiser of an analytic experiment, and score the samples."""
+    input:
+        test="results/data/{experiment}/test.npy",
     output:
         samples="results/samples/{experiment}/{sampler}-{steps}.npy",
         trajectories="results/trajectories/{experiment}/{sampler}-{steps}.npy",
+        metrics="results/metrics/{experiment}/samples/{sampler}-{steps}.csv",
     log:
         "results/logs/sample/{experiment}/{sampler}-{steps}.log",
     benchmark:
@@ -25,12 +29,14 @@ rule sample_analytic:
 
 
 rule sample_learned:
-    """Sample with a trained denoiser (torch)."""
+    """Sample with a trained denoiser, and score the samples."""
     input:
-        model="results/models/{experiment}/denoiser.pt",
+        test="results/data/{experiment}/test.npy",
+        model="results/models/{experiment}/denoiser.npz",
     output:
         samples="results/samples/{experiment}/{sampler}-{steps}.npy",
         trajectories="results/trajectories/{experiment}/{sampler}-{steps}.npy",
+        metrics="results/metrics/{experiment}/samples/{sampler}-{steps}.csv",
     log:
         "results/logs/sample/{experiment}/{sampler}-{steps}.log",
     benchmark:
@@ -38,8 +44,7 @@ rule sample_learned:
     wildcard_constraints:
         experiment=alternatives(LEARNED),
     conda:
-        "../../envs/torch.yaml"
-    threads: 1
+        "../../envs/numpy.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
@@ -51,10 +56,14 @@ rule sample_learned:
 
 
 rule sample_reference:
-    """Sample a learned experiment again with the exact denoiser of its data,
-    to separate the network's error from the sampler's."""
+    """Sample a learned experiment again with the exact denoiser of its data, from
+    the same starts, to separate the network's error from the sampler's; score it."""
+    input:
+        test="results/data/{experiment}/test.npy",
+        paired="results/samples/{experiment}/{sampler}-{steps}.npy",
     output:
-        "results/reference/{experiment}/{sampler}-{steps}.npy",
+        samples="results/reference/{experiment}/{sampler}-{steps}.npy",
+        metrics="results/metrics/{experiment}/reference/{sampler}-{steps}.csv",
     log:
         "results/logs/reference/{experiment}/{sampler}-{steps}.log",
     benchmark:

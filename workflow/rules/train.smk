@@ -3,7 +3,7 @@ rule train:
     input:
         "results/data/{experiment}/train.npy",
     output:
-        model="results/models/{experiment}/denoiser.pt",
+        model="results/models/{experiment}/denoiser.npz",
         loss="results/models/{experiment}/loss.csv",
     log:
         "results/logs/train/{experiment}.log",

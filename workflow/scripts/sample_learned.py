@@ -1,17 +1,21 @@
-"""Run one sampler configuration with the trained denoiser."""
+"""Run one sampler configuration with the trained denoiser, and score it."""
 
-import torch
+import numpy as np
 
-from stepdiff import learn
+from stepdiff import network
 from stepdiff.experiment import sample_run
-from stepdiff.io import log_to, save_npy
+from stepdiff.io import log_to, save_npy, save_rows
+from stepdiff.metrics import run_rows
 
 sm = snakemake
 log = log_to(sm.log[0])
-torch.set_num_threads(sm.threads)
 w = sm.wildcards
-denoiser = learn.denoiser_for(sm.params.exp, sm.input.model)
+denoiser = network.denoiser_for(sm.params.exp, sm.input.model)
 x, path = sample_run(sm.params.exp, w.experiment, w.sampler, int(w.steps), denoiser)
 save_npy(sm.output.trajectories, path)
 save_npy(sm.output.samples, x)
+test = np.load(sm.input.test)
+save_rows(
+    sm.output.metrics, run_rows(sm.params.exp, w.experiment, x, test, w.sampler, int(w.steps), "learned")
+)
 log.info("%s-%s: %d samples with the learned denoiser", w.sampler, w.steps, len(x))

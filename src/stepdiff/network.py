@@ -1,0 +1,216 @@
+"""The trained denoiser without torch: its file, its preconditioning, its forward pass.
+
+``learn`` trains the network with torch; sampling needs only its forward
+pass, which is a few matrix products, so the sampling jobs run it in numpy
+and skip torch's import. The preconditioning (``scalings``, ``features``) is
+written once, for numpy arrays and torch tensors alike (``xp`` is the
+``numpy`` or the ``torch`` module), and both forward passes call it.
+
+The model file is an ``.npz`` archive: the state_dict's arrays under their
+names, and ``meta``, a JSON string with the architecture, the process, the
+data's scale and the training config.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from .io import atomic
+from .process import from_description
+
+ARCH_KEYS = ("hidden", "layers", "n_freqs")  # model-config keys that fix the weights' shapes
+ARCH = ("dim", *ARCH_KEYS)  # a saved architecture: the data's dimension too
+META_KEYS = ("arch", "process", "sigma_data")
+
+
+def widths(arch: dict) -> list[int]:
+    """The MLP's layer widths: its input features, the hidden layers, the output."""
+    features = arch["dim"] + 1 + 2 * arch["n_freqs"]
+    return [features] + [arch["hidden"]] * arch["layers"] + [arch["dim"]]
+
+
+def shapes(arch: dict) -> dict[str, tuple[int, ...]]:
+    """The state_dict of ``learn.Denoiser``: array name -> shape. The MLP is
+    ``net``, a torch ``Sequential`` of ``Linear`` layers with a ``ReLU`` between
+    each two (so the linear layers are ``net.0``, ``net.2``, ...)."""
+    w = widths(arch)
+    out = {"freqs": (arch["n_freqs"],)}
+    for i, (a, b) in enumerate(zip(w[:-1], w[1:])):
+        out[f"net.{2 * i}.weight"], out[f"net.{2 * i}.bias"] = (b, a), (b,)
+    return out
+
+
+def scalings(process, sigma_data: float, t, xp):
+    """``(c_skip, c_out, c_in, c_noise)`` at times ``t`` (an (n, 1) array or
+    tensor of the module ``xp``) for ``D(x, t) = c_skip x + c_out F(c_in x,
+    c_noise)``, with ``x = alpha_t x0 + sigma_t eps`` (``process.path``):
+    Karras et al.'s preconditioning of ``y = x / alpha_t`` at noise level
+    ``sigma_t / alpha_t``, written in ``x`` so that it stays finite at a flow's
+    ``t = 1`` (``alpha_t = 0``), where ``D`` is ``c_out F``: the network's
+    estimate of ``E[x0]``. The noise embedding is held at the process's largest
+    trained level."""
+    alpha, sigma_t = process.path(t)
+    sd2 = sigma_data**2
+    denom = sigma_t**2 + alpha**2 * sd2
+    c_skip = sd2 * alpha / denom
+    c_out = sigma_t * sigma_data / xp.sqrt(denom)
+    c_in = 1 / xp.sqrt(denom)
+    held_alpha, held_sigma = process.path(xp.clip(t, None, process.t_max()))
+    c_noise = xp.log(held_sigma / held_alpha) / 4
+    return c_skip, c_out, c_in, c_noise
+
+
+def features(x, c_in, c_noise, freqs, xp):
+    """The network's input rows ``[c_in x, c_noise, sin(c_noise f), cos(c_noise f)]``
+    for the frequencies ``f``; ``c_in`` and ``c_noise`` may be one row for all of ``x``."""
+    noise = xp.concatenate([c_noise, xp.sin(c_noise * freqs), xp.cos(c_noise * freqs)], axis=1)
+    return xp.concatenate([c_in * x, xp.broadcast_to(noise, (x.shape[0], noise.shape[1]))], axis=1)
+
+
+def damaged(path, problem: str, error: Exception | None = None) -> ValueError:
+    """The error for a model file that cannot be used: it names the file and
+    the command that rebuilds it and everything made from it."""
+    if error is not None:
+        text = " ".join(str(error).split()).split(". ")[0]  # its first sentence
+        problem += f" ({type(error).__name__}: {text})" if text else f" ({type(error).__name__})"
+    return ValueError(
+        f"{path}: {problem}. Rebuild the model and everything made from it with: "
+        f"snakemake --forcerun {path} (plus this run's other options, e.g. --configfile)"
+    )
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A model file's contents: the state_dict's arrays and the metadata."""
+
+    state: dict[str, np.ndarray]
+    arch: dict
+    process: object
+    sigma_data: float
+    config: dict
+
+
+def write(path, state: dict[str, np.ndarray], arch: dict, process, sigma_data: float, config: dict) -> None:
+    """Write a model file atomically (``read`` is its inverse)."""
+    meta = {"arch": arch, "process": process.describe(), "sigma_data": sigma_data, "config": config}
+    with atomic(path, ".npz") as tmp:  # np.savez appends .npz to other names
+        np.savez(tmp, meta=np.array(json.dumps(meta, sort_keys=True)), **state)
+
+
+def _arrays(path) -> dict[str, np.ndarray] | None:
+    """Every array of an ``.npz`` archive, read now (a damaged member fails
+    here, not later); ``None`` for a file numpy reads that is no archive."""
+    loaded = np.load(path, allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        return None
+    with loaded:
+        return {name: loaded[name] for name in loaded.files}
+
+
+def _meta(entry) -> dict | None:
+    """The metadata of a model file, ``None`` unless ``write`` wrote it."""
+    if entry is None or entry.dtype.kind != "U" or entry.shape != ():
+        return None
+    try:
+        meta = json.loads(entry[()])
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(meta, dict) or not all(k in meta for k in META_KEYS):
+        return None
+    if type(meta["sigma_data"]) not in (int, float):
+        return None
+    arch = meta["arch"]
+    if not isinstance(arch, dict) or set(arch) != set(ARCH) or not all(type(v) is int for v in arch.values()):
+        return None
+    return meta
+
+
+def _misfit(arrays: dict[str, np.ndarray], expected: dict[str, tuple[int, ...]]) -> str | None:
+    """How the arrays differ from the expected state_dict (the first difference), or ``None``."""
+    for name in sorted(expected.keys() | arrays.keys()):
+        if name not in arrays:
+            return f"no array {name}"
+        if name not in expected:
+            return f"an unexpected array {name}"
+        a = arrays[name]
+        if a.shape != expected[name] or a.dtype.kind != "f":
+            return f"{name} is {a.dtype} {a.shape}, expected float {expected[name]}"
+    return None
+
+
+def read(path, arch: dict | None = None) -> Saved:
+    """Read a model file; ``arch`` (if given) must match the saved architecture.
+
+    A file that cannot be read (truncated, not written by ``write``), or whose
+    weights do not fit its architecture, raises ``ValueError`` naming the file
+    and the command that rebuilds it (``damaged``); a missing file raises
+    ``FileNotFoundError``.
+    """
+    try:
+        arrays = _arrays(path)
+    except FileNotFoundError:
+        raise
+    except Exception as e:
+        raise damaged(path, "not a readable model file", e) from e
+    meta = _meta(arrays.pop("meta", None)) if arrays is not None else None
+    if meta is None:
+        expected = f"the weights and a JSON entry meta with the keys {', '.join(META_KEYS)}"
+        raise damaged(path, f"not a model file written by stepdiff (expected {expected})")
+    saved_arch = meta["arch"]
+    if arch is not None and any(saved_arch.get(k) != v for k, v in arch.items()):
+        raise damaged(path, f"saved architecture {saved_arch} does not match requested {arch}")
+    try:
+        process = from_description(meta["process"])
+    except (KeyError, ValueError, TypeError) as e:
+        raise damaged(path, f"not a model file written by stepdiff (process {meta['process']})", e) from e
+    misfit = _misfit(arrays, shapes(saved_arch))
+    if misfit:
+        raise damaged(path, f"weights do not fit the saved architecture {saved_arch} ({misfit})")
+    return Saved(arrays, saved_arch, process, float(meta["sigma_data"]), meta.get("config", {}))
+
+
+class Denoiser:
+    """A saved network as the samplers' ``D(x, t)`` (``x``: (n, d); ``t``: a
+    float): ``learn.Denoiser.forward`` in numpy, in float32 as torch computes
+    it; returns float64 like every denoiser."""
+
+    def __init__(self, saved: Saved):
+        self.process, self.sigma_data = saved.process, saved.sigma_data
+        self.freqs = saved.state["freqs"].astype(np.float32)
+        weights = [saved.state[f"net.{2 * i}.weight"] for i in range(len(widths(saved.arch)) - 1)]
+        biases = [saved.state[f"net.{2 * i}.bias"] for i in range(len(weights))]
+        self.layers = [(w.T.astype(np.float32), b.astype(np.float32)) for w, b in zip(weights, biases)]
+        self._outputs: list[np.ndarray] = []
+
+    def __call__(self, x, t):
+        x = np.asarray(x, dtype=np.float32)
+        t = np.full((1, 1), t, dtype=np.float32)
+        c_skip, c_out, c_in, c_noise = scalings(self.process, self.sigma_data, t, np)
+        h = features(x, c_in, c_noise, self.freqs, np)
+        for i, ((weight, bias), out) in enumerate(zip(self.layers, self._buffers(len(x)))):
+            h = np.matmul(h, weight, out=out)
+            h += bias
+            if i < len(self.layers) - 1:
+                np.maximum(h, 0, out=h)  # ReLU
+        return (c_skip * x + c_out * h).astype(np.float64)
+
+    def _buffers(self, n: int) -> list[np.ndarray]:
+        """Each layer's output, kept from call to call: a sampler calls with
+        one batch size throughout, and fresh arrays this large cost as much
+        again in page faults as the products themselves."""
+        if not self._outputs or len(self._outputs[0]) != n:
+            self._outputs = [np.empty((n, bias.size), dtype=np.float32) for _, bias in self.layers]
+        return self._outputs
+
+
+def load(path, arch: dict | None = None) -> Denoiser:
+    """A saved denoiser, checked against ``arch`` (see ``read``)."""
+    return Denoiser(read(path, arch))
+
+
+def denoiser_for(exp: dict, path) -> Denoiser:
+    """The sampling jobs' view of a saved model, checked against the config's architecture."""
+    return load(path, {k: exp["model"][k] for k in ARCH_KEYS})

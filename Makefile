@@ -40,8 +40,8 @@ docs: $(STAMP)
 	$(BIN)/snakemake --rulegraph | dot -Tsvg > docs/rulegraph.svg
 	$(BIN)/python docs/thumbnails.py
 
+# Cold-run wall and CPU time of the whole workflow, and the CPU per rule.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py exp3
 	$(BIN)/python benchmarks/run.py all
 
 clean:

@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO, load_test_config
 from snakemake.utils import validate
 
-from stepdiff import config, experiment, grids, provenance, tables
+from stepdiff import config, experiment, grids, metrics, provenance, tables
 from stepdiff.config import ConfigError, job_params
 
 
@@ -51,7 +51,7 @@ def model_file(tmp_path_factory):
     exp = EXPERIMENTS["roll"]
     x0 = experiment.make_data(job_params("make_data", exp), "roll")["train"]
     model, _ = learn.fit(job_params("train", exp), "roll", x0, log=lambda *_: None)
-    path = tmp_path_factory.mktemp("model") / "denoiser.pt"
+    path = tmp_path_factory.mktemp("model") / "denoiser.npz"
     learn.save(model, path, {})
     return path
 
@@ -69,16 +69,16 @@ def run_job(job, exp, name, model_file):
         exp["model"] = {**exp["model"], "steps": 2}  # what is read, not how long it trains
         learn.fit(exp, name, np.random.default_rng(0).standard_normal((50, 2)), log=lambda *_: None)
     elif job == "sample":
-        experiment.sample_run(exp, name, label, steps)
+        x, _ = experiment.sample_run(exp, name, label, steps)
+        metrics.run_rows(exp, name, x, x, label, steps, "exact")
     elif job == "sample_learned":
-        from stepdiff import learn
+        from stepdiff import network
 
-        experiment.sample_run(exp, name, label, steps, learn.denoiser_for(exp, model_file))
+        x, _ = experiment.sample_run(exp, name, label, steps, network.denoiser_for(exp, model_file))
+        metrics.run_rows(exp, name, x, x, label, steps, "learned")
     elif job == "reference":
-        experiment.reference_run(exp, name, label, steps)
-    elif job == "evaluate":
-        x = experiment.make_data({**EXPERIMENTS[name], **exp}, name)["test"]
-        tables.evaluate_run(exp, name, x, x, label, steps, "exact", x)
+        x = experiment.reference_run(exp, name, label, steps)
+        metrics.run_rows(exp, name, x, x, label, steps, "exact", x)
     elif job in ("figure", "steps_figure"):
         pytest.skip("figures are drawn from files; see test_workflow")
 
@@ -91,7 +91,6 @@ JOBS = {
     "sample": [e for e in EXPERIMENTS if e not in LEARNED],
     "sample_learned": ["roll"],
     "reference": [e for e in EXPERIMENTS if config.has_reference(EXPERIMENTS[e])],
-    "evaluate": list(EXPERIMENTS),
 }
 
 

@@ -231,7 +231,6 @@ JOB_KEYS = {
     "sample": _SAMPLE,
     "sample_learned": (*_SAMPLE, "model"),
     "reference": ("data", "n_reference", "seed", "t_min", *_PROCESS),
-    "evaluate": ("data", "t_min", *_PROCESS),
     "figure": ("data", "seed", "t_min", *_PROCESS),
     "steps_figure": ("data",),
 }

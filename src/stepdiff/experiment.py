@@ -2,7 +2,7 @@
 
 Each function takes the job's params (``config.job_params``: the keys that
 kind of job reads) and the experiment's name, so every job's logic is
-testable without Snakemake. Only numpy here: sampling jobs start fast.
+testable without Snakemake. Only numpy here: jobs start fast.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import sys
@@ -41,3 +42,11 @@ def save_npy(path: str, array: np.ndarray) -> None:
 def save_csv(path: str, frame) -> None:
     with atomic(path) as tmp:
         frame.to_csv(tmp, index=False)
+
+
+def save_rows(path: str, rows: list[dict]) -> None:
+    """Table rows as CSV without pandas (whose import costs a sampling job 0.5 s)."""
+    with atomic(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)

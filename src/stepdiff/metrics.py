@@ -11,30 +11,51 @@ import scipy  # scipy.stats (0.4 s to import) loads on first use: only 1-D score
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
-from .data import GaussianMixture
+from . import process
+from .config import SAMPLERS, parse_label
+from .data import GaussianMixture, from_config
 from .grids import KARRAS_T_MIN
 from .sampling import gaussian_law
 
 MASS_TOL = 1e-3  # a sample "is at" a point mass within this distance
 
 
-def _mean_pair_distance(a, b, distinct, max_block=2_000_000):
-    """Mean Euclidean distance over pairs, in row blocks so memory stays O(n)."""
+def _row_mean_distances(a, b, distinct, max_block=2_000_000):
+    """Mean Euclidean distance from each row of ``a`` to the rows of ``b`` and
+    from each row of ``b`` to those of ``a`` (to the others, when ``b`` is ``a``:
+    ``distinct``), in row blocks so memory stays O(n)."""
     rows = max(1, max_block // len(b))
-    total = sum(cdist(a[i : i + rows], b).sum() for i in range(0, len(a), rows))
-    pairs = len(a) * (len(a) - 1) if distinct else len(a) * len(b)
-    return total / pairs
+    a_sums, b_sums = [], np.zeros(len(b))
+    for i in range(0, len(a), rows):
+        block = cdist(a[i : i + rows], b)
+        a_sums.append(block.sum(1))
+        b_sums += block.sum(0)
+    pairs = len(b) - 1 if distinct else len(b)
+    return np.concatenate(a_sums) / pairs, b_sums / (len(a) - 1 if distinct else len(a))
+
+
+def energy_distance_se(x, y):
+    """``2E|X-Y| - E|X-X'| - E|Y-Y'|`` (within-sample means over distinct pairs:
+    the unbiased U-statistic, which can dip just below 0) and its standard error.
+
+    The error is the U-statistic's first-order (Hoeffding) term,
+    ``sqrt(Var g(X) / n + Var h(Y) / m)`` with ``g(x) = 2 E|x - Y| - 2 E|x - X'|``
+    and ``h(y) = 2 E|X - y| - 2 E|y - Y'|``, estimated from the same row means
+    as the statistic. It grows with the distance between the laws and vanishes
+    when they are equal (the estimator is then degenerate, of order 1/n): so a
+    noise floor from two true draws does not measure it.
+    """
+    x, y = np.atleast_2d(x), np.atleast_2d(y)
+    xy, yx = _row_mean_distances(x, y, False)
+    xx, yy = _row_mean_distances(x, x, True)[0], _row_mean_distances(y, y, True)[0]
+    value = 2 * xy.mean() - xx.mean() - yy.mean()
+    se = np.sqrt(np.var(2 * xy - 2 * xx, ddof=1) / len(x) + np.var(2 * yx - 2 * yy, ddof=1) / len(y))
+    return float(value), float(se)
 
 
 def energy_distance(x, y):
-    """``2E|X-Y| - E|X-X'| - E|Y-Y'|``, within-sample means over distinct pairs
-    (unbiased U-statistic; can dip just below 0)."""
-    x, y = np.atleast_2d(x), np.atleast_2d(y)
-    return (
-        2 * _mean_pair_distance(x, y, False)
-        - _mean_pair_distance(x, x, True)
-        - _mean_pair_distance(y, y, True)
-    )
+    """The energy distance alone (see :func:`energy_distance_se`)."""
+    return energy_distance_se(x, y)[0]
 
 
 def sliced_wasserstein2(x, y, n_directions=256, seed=0):
@@ -99,7 +120,7 @@ def score(dist, x, test):
             "w1_data": scipy.stats.wasserstein_distance(x[:, 0], test[:, 0]),
         }
     return {
-        "energy": energy_distance(x, test),
+        **dict(zip(("energy", "energy_se"), energy_distance_se(x, test))),
         "sw2": sliced_wasserstein2(x, test),
         "nn_median": nn_median(x, test),
     }
@@ -154,9 +175,26 @@ def noise_floor(dist, fresh, test):
     if is_point_masses(dist):
         return {}
     floor = score(dist, fresh, test)
-    for k in ("mean", "std"):
+    for k in ("mean", "std", "energy_se"):
         floor.pop(k, None)
     for alias, source in FLOOR_ALIAS.items():
         if source in floor:
             floor[alias] = floor[source]
     return {k: float(v) for k, v in floor.items()}
+
+
+COLUMNS = ("experiment", "sampler", "grid", "steps", "nfe", "denoiser", "n", "metric", "value")
+
+
+def run_rows(exp, name, samples, test, label, steps, denoiser, paired=None) -> list[dict]:
+    """One run's metrics as table rows (``COLUMNS``). ``paired``: the learned
+    samples from the same starts (for an exact-denoiser reference run); their
+    median distance to this run, for a deterministic sampler, is the
+    network's error alone."""
+    sampler, grid = parse_label(label)
+    proc = process.from_config(exp)
+    values = evaluate(from_config(exp["data"]), samples, test, proc, label, steps, exp["t_min"])
+    if paired is not None and not SAMPLERS[sampler].stochastic:
+        values["paired_dist"] = paired_distance(samples, paired)
+    run = (name, sampler, grid, steps, SAMPLERS[sampler].nfe(steps), denoiser, len(samples))
+    return [dict(zip(COLUMNS, (*run, metric, value))) for metric, value in values.items()]

@@ -130,8 +130,8 @@ DISTANCES = ("ks_data", "w1_data", "energy", "sw2", "nn_median", "median_dist", 
 
 def _draw_runs(ax, table, metric, colour_of, prefix=""):
     """One line per (sampler, grid) of ``table`` against NFE: filled dots for
-    the learned denoiser, open circles for the exact one, dashed the exact
-    output law where it is known."""
+    the learned denoiser, open circles for the exact one, bars of one standard
+    error where the table has one, dashed the exact output law where known."""
     only_exact = set(table["denoiser"]) == {"exact"}
     for (sampler, grid), rows in table.groupby(["sampler", "grid"]):
         wide = rows.pivot_table(index="nfe", columns=["denoiser", "metric"], values="value")
@@ -150,14 +150,28 @@ def _draw_runs(ax, table, metric, colour_of, prefix=""):
                     ms=6 if learned else 9,
                     label=f"{prefix}{sampler}, {grid}" + ("" if learned else ", exact denoiser"),
                 )
+                if f"{metric}_se" in part:  # one standard error of the estimate
+                    se = part[f"{metric}_se"]
+                    ax.errorbar(part.index, part[metric], yerr=se, fmt="none", ecolor=colour)
             if exact:
                 ax.plot(part.index, part[f"exact_{metric}"], "--", color=colour, lw=1.2)
 
 
 def _floor_band(ax, tables, metric):
-    floor = pd.concat([t.loc[t["metric"] == metric, "noise_floor"] for t in tables]).dropna()
-    if len(floor) and floor.max() > 0:
-        ax.axhspan(0, floor.max(), color="grey", alpha=0.25, label="noise floor")
+    floor = pd.concat([t.loc[t["metric"] == metric, "noise_floor"] for t in tables]).dropna().abs()
+    if len(floor) and floor.max() > 0:  # the energy's floor is a band around 0: it has either sign
+        low = -floor.max() if metric == "energy" else 0
+        ax.axhspan(low, floor.max(), color="grey", alpha=0.25, label="noise floor")
+
+
+def _distance_scale(ax, metric):
+    """Log axes; the energy distance (an unbiased estimate, just below 0 at the
+    noise floor) gets a symmetric log axis, linear within 1e-4 of 0."""
+    if metric == "energy":
+        ax.set_yscale("symlog", linthresh=1e-4)
+        ax.axhline(0, color="k", lw=0.5)
+    else:
+        ax.set_yscale("log")
 
 
 def _palette(table):
@@ -191,7 +205,7 @@ def steps_figure(table, name, path, data=None):
             ax.axhline(data_moments[metric], color="k", lw=0.8, ls=":", label="data")
         ax.set(xscale="log", xlabel="denoiser evaluations (NFE)", title=f"{name}: {metric}")
         if metric in metrics:
-            ax.set_yscale("log")
+            _distance_scale(ax, metric)
         ax.legend(fontsize=7)
     if moments:
         fig.suptitle("dots: measured; dashed: the exact output law of each sampler", fontsize=9)
@@ -209,7 +223,8 @@ def comparison_figure(tables: dict, metric, title, path):
     for name, table in tables.items():
         _draw_runs(ax, table, metric, lambda s, g, e=name: colours(kinds.index((e, s, g)) % 10), f"{name}: ")
     _floor_band(ax, list(tables.values()), metric)
-    ax.set(xscale="log", yscale="log", xlabel="denoiser evaluations (NFE)", ylabel=metric, title=title)
+    ax.set(xscale="log", xlabel="denoiser evaluations (NFE)", ylabel=metric, title=title)
+    _distance_scale(ax, metric)
     ax.legend(fontsize=7)
     fig.tight_layout()
     _save(fig, path)

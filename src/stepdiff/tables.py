@@ -1,36 +1,11 @@
-"""Metric tables of sampler runs (pandas), for the evaluation jobs."""
+"""Metric tables (pandas): noise floors and each experiment's long table."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from . import metrics, process
-from .config import SAMPLERS, parse_label
+from . import metrics
 from .experiment import distribution, floor_draw
-
-
-def evaluate_run(exp, name, samples, test, label, steps, denoiser="learned", paired=None) -> pd.DataFrame:
-    """One run's metrics. ``paired``: the learned samples from the same starts
-    (for an exact-denoiser reference run); their median distance to this run,
-    for a deterministic sampler, is the network's error alone."""
-    sampler, grid = parse_label(label)
-    proc = process.from_config(exp)
-    values = metrics.evaluate(distribution(exp), samples, test, proc, label, steps, exp["t_min"])
-    if paired is not None and not SAMPLERS[sampler].stochastic:
-        values["paired_dist"] = metrics.paired_distance(samples, paired)
-    return pd.DataFrame(
-        {
-            "experiment": name,
-            "sampler": sampler,
-            "grid": grid,
-            "steps": steps,
-            "nfe": SAMPLERS[sampler].nfe(steps),
-            "denoiser": denoiser,
-            "n": len(samples),
-            "metric": list(values),
-            "value": list(values.values()),
-        }
-    )
 
 
 def noise_floor(exp, name, test) -> pd.DataFrame:

@@ -36,7 +36,6 @@ wildcard_constraints:
     sampler=label_pattern(),
     steps=r"[1-9][0-9]*",
     comparison=alternatives(COMPARISONS),
-    source="samples|reference",
 
 
 def run_files(pattern, experiment, runs=None):
@@ -85,11 +84,6 @@ def animation_inputs(wildcards):
     return figure_inputs(wildcards)["trajectories"]
 
 
-def denoiser_name(wildcards):
-    learned = wildcards.experiment in LEARNED and wildcards.source == "samples"
-    return "learned" if learned else "exact"
-
-
 def sweeps():
     """Experiments with more than one step count for some sampler."""
     return [e for e in EXP if len({steps for _, steps in sampler_runs(EXP[e])}) > 1]
@@ -136,16 +130,3 @@ def code(script):
     """A fingerprint of the library modules a rule's script imports: editing
     one reruns exactly the jobs whose code reaches it."""
     return fingerprint(os.path.join(workflow.basedir, "workflow", "scripts", script))
-
-
-def evaluation_inputs(wildcards):
-    e, source = wildcards.experiment, wildcards.source
-    inputs = {
-        "samples": f"results/{source}/{e}/{wildcards.sampler}-{wildcards.steps}.npy",
-        "test": f"results/data/{e}/test.npy",
-    }
-    if source == "reference":  # paired with the learned run from the same starts
-        inputs["paired"] = (
-            f"results/samples/{e}/{wildcards.sampler}-{wildcards.steps}.npy"
-        )
-    return inputs

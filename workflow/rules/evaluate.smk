@@ -1,26 +1,3 @@
-rule evaluate:
-    """Score one sampler run against the held-out data and the exact law."""
-    input:
-        unpack(evaluation_inputs),
-    output:
-        "results/metrics/{experiment}/{source}/{sampler}-{steps}.csv",
-    log:
-        "results/logs/evaluate/{experiment}/{source}/{sampler}-{steps}.log",
-    benchmark:
-        "results/benchmarks/evaluate/{experiment}/{source}/{sampler}-{steps}.tsv"
-    conda:
-        "../../envs/numpy.yaml"
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        exp=settings("evaluate"),
-        denoiser=denoiser_name,
-        code=code("evaluate.py"),
-    script:
-        "../scripts/evaluate.py"
-
-
 rule noise_floor:
     """Each metric between a fresh draw of the true law and the held-out set."""
     input:

@@ -1,11 +1,17 @@
-"""Sample a learned experiment with the exact denoiser of its data, from the same starts."""
+"""Sample a learned experiment with the exact denoiser of its data, from the
+learned run's starts, and score it (paired with the learned samples)."""
+
+import numpy as np
 
 from stepdiff.experiment import reference_run
-from stepdiff.io import log_to, save_npy
+from stepdiff.io import log_to, save_npy, save_rows
+from stepdiff.metrics import run_rows
 
 sm = snakemake
 log = log_to(sm.log[0])
-w = sm.wildcards
-x = reference_run(sm.params.exp, w.experiment, w.sampler, int(w.steps))
-save_npy(sm.output[0], x)
+w, exp = sm.wildcards, sm.params.exp
+x = reference_run(exp, w.experiment, w.sampler, int(w.steps))
+save_npy(sm.output.samples, x)
+test, paired = np.load(sm.input.test), np.load(sm.input.paired)
+save_rows(sm.output.metrics, run_rows(exp, w.experiment, x, test, w.sampler, int(w.steps), "exact", paired))
 log.info("reference %s-%s: %d samples", w.sampler, w.steps, len(x))

@@ -205,7 +205,7 @@ def test_bad_config_stops_before_any_job_and_names_the_key(case, tmp_path):
 def test_the_repo_config_is_valid_and_plans_every_figure(tmp_path):
     proc = snakemake(tmp_path, "-n", config=REPO / "config/config.yaml")
     jobs = planned_jobs(proc)
-    assert jobs["figure"] == 7 and jobs["steps_figure"] == 4 and jobs["train"] == 3
+    assert jobs["figure"] == 8 and jobs["steps_figure"] == 5 and jobs["train"] == 4
     assert jobs["comparison_figure"] == 1
 
 

@@ -4,11 +4,12 @@ ends, how its draws are seeded and paired, which code makes it stale."""
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import REPO, load_test_config
 from snakemake.utils import validate
 
-from stepdiff import config, experiment, grids, metrics, provenance, tables
+from stepdiff import config, experiment, grids, metrics, provenance
 from stepdiff.config import ConfigError, job_params
 
 
@@ -62,7 +63,7 @@ def run_job(job, exp, name, model_file):
     if job == "make_data":
         experiment.make_data(exp, name)
     elif job == "noise_floor":
-        tables.noise_floor(exp, name, np.zeros((5, 2)))
+        metrics.floor_rows(exp, name, np.zeros((5, 2)))
     elif job == "train":
         from stepdiff import learn
 
@@ -142,7 +143,8 @@ def test_noise_floor_is_drawn_at_every_evaluated_size():
     params = job_params("noise_floor", exp)
     assert params["sizes"] == [300, 500]
     test = experiment.make_data(job_params("make_data", exp), "roll")["test"]
-    floor = tables.noise_floor(params, "roll", test).pivot(index="metric", columns="n", values="noise_floor")
+    rows = pd.DataFrame(metrics.floor_rows(params, "roll", test))
+    floor = rows.pivot(index="metric", columns="n", values="noise_floor")
     assert not np.isclose(floor[300], floor[500]).any()
     assert len(experiment.floor_draw(params, "roll")) == 500
 
@@ -204,3 +206,12 @@ def test_the_schema_names_the_registered_samplers():
 
     schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
     assert schema["$defs"]["sampler"]["properties"]["name"]["enum"] == list(config.SAMPLERS)
+
+
+def test_references_rerun_each_sampler_at_its_largest_steps_up_to_max_steps():
+    """roll runs ddpm at 10 steps and ddim at 5 and 10."""
+    exp = EXPERIMENTS["roll"]
+    assert config.reference_runs(exp) == [("ddpm", 10), ("ddim", 10)]
+    capped = {**exp, "reference": {"n_samples": 100, "max_steps": 7}}
+    assert config.reference_runs(capped) == [("ddim", 5)]  # ddpm has no run at 7 steps or fewer
+    assert config.reference_runs(EXPERIMENTS["ring"]) == []  # no exact denoiser from an annulus

@@ -44,9 +44,9 @@ def save_csv(path: str, frame) -> None:
         frame.to_csv(tmp, index=False)
 
 
-def save_rows(path: str, rows: list[dict]) -> None:
-    """Table rows as CSV without pandas (whose import costs a sampling job 0.5 s)."""
+def save_rows(path: str, rows: list[dict], columns) -> None:
+    """Table rows as CSV without pandas (whose import costs a job 0.5 s)."""
     with atomic(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=list(columns))
         writer.writeheader()
         writer.writerows(rows)

@@ -14,6 +14,7 @@ from scipy.spatial.distance import cdist
 from . import process
 from .config import SAMPLERS, parse_label
 from .data import GaussianMixture, from_config
+from .experiment import floor_draw
 from .grids import KARRAS_T_MIN
 from .sampling import gaussian_law
 
@@ -198,3 +199,17 @@ def run_rows(exp, name, samples, test, label, steps, denoiser, paired=None) -> l
         values["paired_dist"] = paired_distance(samples, paired)
     run = (name, sampler, grid, steps, SAMPLERS[sampler].nfe(steps), denoiser, len(samples))
     return [dict(zip(COLUMNS, (*run, metric, value))) for metric, value in values.items()]
+
+
+FLOOR_COLUMNS = ("metric", "n", "noise_floor")
+
+
+def floor_rows(exp, name, test) -> list[dict]:
+    """Each metric between a fresh true-law draw and the held-out set, for each
+    evaluated sample size ``n`` (the floor shrinks with ``n``), as table rows."""
+    dist, floor = from_config(exp["data"]), floor_draw(exp, name)
+    return [
+        dict(zip(FLOOR_COLUMNS, (metric, n, value)))
+        for n in exp["sizes"]
+        for metric, value in noise_floor(dist, floor[:n], test).items()
+    ]

@@ -9,12 +9,12 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from stepdiff.config import (
     check_config,
-    has_reference,
     is_learned,
     job_params,
     label_pattern,
     sampler_runs,
     final_runs,
+    reference_runs,
 )
 from stepdiff.provenance import fingerprint
 
@@ -46,11 +46,6 @@ def run_files(pattern, experiment, runs=None):
     ]
 
 
-def reference_runs(experiment):
-    """Runs sampled again with the exact denoiser (learned experiments that have one)."""
-    return final_runs(EXP[experiment]) if has_reference(EXP[experiment]) else []
-
-
 def evaluation_files(wildcards):
     e = wildcards.experiment
     return run_files(
@@ -58,7 +53,7 @@ def evaluation_files(wildcards):
     ) + run_files(
         "results/metrics/{experiment}/reference/{sampler}-{steps}.csv",
         e,
-        reference_runs(e),
+        reference_runs(EXP[e]),
     )
 
 
@@ -97,7 +92,7 @@ def all_targets():
         targets += run_files(
             "results/reference/{experiment}/{sampler}-{steps}.npy",
             e,
-            reference_runs(e),
+            reference_runs(EXP[e]),
         )
     targets += [f"results/figures/{e}_steps.jpg" for e in sweeps()]
     targets += [f"results/figures/{c}.jpg" for c in COMPARISONS]

@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from stepdiff.io import log_to, save_csv
-from stepdiff.tables import noise_floor
+from stepdiff.io import log_to, save_rows
+from stepdiff.metrics import FLOOR_COLUMNS, floor_rows
 
 sm = snakemake
 log = log_to(sm.log[0])
-table = noise_floor(sm.params.exp, sm.wildcards.experiment, np.load(sm.input.test))
-save_csv(sm.output[0], table)
-log.info("\n%s", table.to_string())
+rows = floor_rows(sm.params.exp, sm.wildcards.experiment, np.load(sm.input.test))
+save_rows(sm.output[0], rows, FLOOR_COLUMNS)
+log.info("%s", rows)

@@ -5,7 +5,7 @@ import numpy as np
 
 from stepdiff.experiment import reference_run
 from stepdiff.io import log_to, save_npy, save_rows
-from stepdiff.metrics import run_rows
+from stepdiff.metrics import COLUMNS, run_rows
 
 sm = snakemake
 log = log_to(sm.log[0])
@@ -13,5 +13,6 @@ w, exp = sm.wildcards, sm.params.exp
 x = reference_run(exp, w.experiment, w.sampler, int(w.steps))
 save_npy(sm.output.samples, x)
 test, paired = np.load(sm.input.test), np.load(sm.input.paired)
-save_rows(sm.output.metrics, run_rows(exp, w.experiment, x, test, w.sampler, int(w.steps), "exact", paired))
+rows = run_rows(exp, w.experiment, x, test, w.sampler, int(w.steps), "exact", paired)
+save_rows(sm.output.metrics, rows, COLUMNS)
 log.info("reference %s-%s: %d samples", w.sampler, w.steps, len(x))

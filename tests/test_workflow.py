@@ -6,6 +6,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import REPO, SNAKEMAKE, load_test_config, planned_jobs, snakemake, write_config
 
 from stepdiff import network
@@ -58,6 +59,24 @@ def test_second_dry_run_has_nothing_to_do(finished_run):
     workdir, config = finished_run
     proc = snakemake(workdir, "-n", config=config)
     assert planned_jobs(proc) == {}, proc.stdout
+
+
+def _reversed(node):
+    """The same config with every mapping's keys in reverse order."""
+    if isinstance(node, dict):
+        return {k: _reversed(node[k]) for k in reversed(list(node))}
+    if isinstance(node, list):
+        return [_reversed(v) for v in node]
+    return node
+
+
+def test_reordering_the_config_leaves_nothing_to_do(finished_run, tmp_path):
+    """What a YAML formatter does (keys reordered, flow style made block
+    style) changes no value, so no job may go stale."""
+    workdir, _ = finished_run
+    path = tmp_path / "reordered.yaml"
+    path.write_text(yaml.safe_dump(_reversed(load_test_config()), sort_keys=False, default_flow_style=False))
+    assert planned_jobs(snakemake(workdir, "-n", config=path)) == {}
 
 
 ONE_RUN = {"sample_analytic": 1, "metrics_table": 1, "all": 1}

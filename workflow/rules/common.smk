@@ -8,6 +8,7 @@ import sys
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from stepdiff.config import (
+    canonical,
     check_config,
     is_learned,
     job_params,
@@ -107,7 +108,7 @@ def comparison_tables(wildcards):
 
 
 def comparison_spec(wildcards):
-    return COMPARISONS[wildcards.comparison]
+    return canonical(COMPARISONS[wildcards.comparison])
 
 
 def settings(job):

@@ -148,7 +148,8 @@ def test_same_config_gives_the_same_learned_samples(finished_run):
     target = "results/samples/roll/ddpm-10.npy"
     before = np.load(workdir / target)
     model = network.read(workdir / "results/models/roll/denoiser.npz").state
-    snakemake(workdir, "--cores", "2", "--forcerun", "train", target, config=config)
+    # the target before --forcerun, which takes a list and would swallow it
+    snakemake(workdir, "--cores", "2", target, "--forcerun", "train", config=config)
     np.testing.assert_array_equal(np.load(workdir / target), before)
     after = network.read(workdir / "results/models/roll/denoiser.npz").state
     assert after.keys() == model.keys()

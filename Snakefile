@@ -20,7 +20,6 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/sample.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plot.smk"
-include: "workflow/rules/animate.smk"
 
 
 rule all:

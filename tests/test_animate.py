@@ -46,7 +46,9 @@ def test_frame_rows_hit_every_saved_row_or_subsample():
     long = animate.frame_rows(1000)
     assert len(long) == animate.MAX_FRAMES and long[0] == 0 and long[-1] == 1000
     assert np.all(long == np.round(long)) and np.all(np.diff(long) > 0)  # saved rows only
-    assert len(animate.frame_rows(40)) == 41
+    between = animate.MAX_FRAMES - 2  # rows + 1 frames: between MIN_FRAMES and MAX_FRAMES, every row once
+    assert animate.MIN_FRAMES <= between + 1 <= animate.MAX_FRAMES
+    assert len(animate.frame_rows(between)) == between + 1
 
 
 def test_short_run_is_interpolated_from_start_to_end(tmp_path):

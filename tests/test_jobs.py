@@ -121,6 +121,7 @@ def test_params_do_not_depend_on_key_order():
 
 def test_learned_grids_stay_in_the_trained_range():
     cfg = load_test_config()
+    del cfg["starts"]  # it needs roll's ddim run at 10 steps, replaced here
     roll = cfg["experiments"]["roll"]
     roll["model"]["t_min"] = 1e-4
     roll["samplers"] = [{"name": "ddim", "grid": "sigma", "steps": [50, 100]}]
@@ -215,3 +216,39 @@ def test_references_rerun_each_sampler_at_its_largest_steps_up_to_max_steps():
     capped = {**exp, "reference": {"n_samples": 100, "max_steps": 7}}
     assert config.reference_runs(capped) == [("ddim", 5)]  # ddpm has no run at 7 steps or fewer
     assert config.reference_runs(EXPERIMENTS["ring"]) == []  # no exact denoiser from an annulus
+
+
+def test_a_start_study_shows_the_start_mismatch():
+    """Gaussian data N((2, 2), 0.5^2 I) at sigma = 1: DDIM from N(0, I) keeps a
+    mean offset of 2 (1 - 0.5 / sqrt(1.25)) = 1.1 per coordinate, from p_1 it
+    has none (only discretisation); the energy distances must differ by more
+    than 5 combined standard errors, and the floor row is a fresh data draw."""
+    spec = {
+        "data": {"kind": "gaussian", "mean": [2.0, 2.0], "std": 0.5},
+        "sigmas": [1.0],
+        "sampler": "ddim_karras",
+        "steps": 20,
+        "n_samples": 500,
+        "seed": 0,
+        "sigma_min": 0.002,
+    }
+    rows = {r["start"]: r for r in metrics.start_rows(spec, "s")}
+    prior, p1 = rows["prior"], rows["p1"]
+    assert prior["energy"] - p1["energy"] > 5 * np.hypot(prior["energy_se"], p1["energy_se"])
+    assert set(rows) == {"prior", "p1", "floor"} and np.isnan(rows["floor"]["sigma"])
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"sampler": "euler"}, "starts.start.sampler"),
+        ({"sampler": "dpm"}, "starts.start.sampler"),
+        ({"learned": ["ring"]}, "starts.start.learned"),
+        ({"steps": 7}, "starts.start.learned"),
+    ],
+)
+def test_start_study_errors_name_the_key(change, key):
+    cfg = load_test_config()
+    cfg["starts"]["start"].update(change)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        config.check_config(cfg)

@@ -33,7 +33,15 @@ def test_outputs_follow_the_contract(finished_run):
         assert figure.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
         table = pd.read_csv(res / f"metrics/{name}.csv")
         assert {"experiment", "sampler", "grid", "steps", "metric", "value", "noise_floor"} <= set(table)
-    for name in ("gauss_steps", "point_steps", "roll_steps", "flow_steps", "ring_steps", "learned_nfe"):
+    for name in (
+        "gauss_steps",
+        "point_steps",
+        "roll_steps",
+        "flow_steps",
+        "ring_steps",
+        "learned_nfe",
+        "start",
+    ):
         assert (res / f"figures/{name}.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # sweeps, comparisons
     point = np.load(res / "samples/point/ddim-10.npy")
     np.testing.assert_allclose(point, np.full((200, 1), 2.0), rtol=0, atol=1e-9)
@@ -50,7 +58,7 @@ def test_outputs_follow_the_contract(finished_run):
     )
     # measured means sit on the exact prediction (2000 samples: 5 SE = 5 std / sqrt(2000))
     assert (np.abs(gauss["mean"] - gauss["exact_mean"]) < 5 * gauss["exact_std"] / np.sqrt(2000)).all()
-    for rule in ("make_data", "train", "sample", "reference", "metrics_table", "figure", "animation"):
+    for rule in ("make_data", "train", "sample", "reference", "metrics_table", "figure", "start_study"):
         assert list((res / "logs" / rule).rglob("*.log")), rule
         assert list((res / "benchmarks" / rule).rglob("*.tsv")), rule
 
@@ -86,7 +94,7 @@ ONE_RUN = {"sample_analytic": 1, "metrics_table": 1, "all": 1}
     "experiment, steps, also",
     [
         # a changed step count: its chain, up to the figure that shows it
-        ("point", 12, {"figure": 1, "animation": 1}),
+        ("point", 12, {"figure": 1}),
         # an added step count below the largest: no main figure, but the sweep figure
         ("gauss", [5, 10, 20], {"steps_figure": 1}),
     ],
@@ -101,11 +109,11 @@ def test_a_new_step_count_reruns_only_its_chain(finished_run, tmp_path, experime
 
 LIBRARY_EDITS = {
     # module -> the rules whose jobs must go stale (every job of them), and no others
-    "plots.py": {"figure", "steps_figure", "comparison_figure"},
+    "plots.py": {"figure", "steps_figure", "comparison_figure", "start_figure"},
     "learn.py": {"train", "sample_learned"},
     # sampling jobs score their samples: they run metrics.py too
     "metrics.py": {"sample_analytic", "sample_learned", "sample_reference", "noise_floor", "metrics_table"}
-    | {"figure", "steps_figure", "comparison_figure", "animation"},
+    | {"figure", "steps_figure", "comparison_figure", "start_study", "start_figure"},
 }
 
 
@@ -135,10 +143,10 @@ def test_editing_the_library_reruns_exactly_the_jobs_it_runs(finished_run, tmp_p
         f.write("\n# an edit\n")
     planned = planned_jobs(subprocess.run(dry, capture_output=True, text=True))
     planned.pop("all", None)
-    expected = LIBRARY_EDITS[module]
+    expected = set(LIBRARY_EDITS[module])
     if module == "learn.py":  # a new model makes every downstream job of the learned experiment stale
         expected |= {"sample_reference", "metrics_table", "figure", "steps_figure", "comparison_figure"}
-        expected |= {"animation"}
+        expected |= {"start_figure"}
     assert set(planned) == expected, planned
 
 
@@ -226,7 +234,7 @@ def test_the_repo_config_is_valid_and_plans_every_figure(tmp_path):
     proc = snakemake(tmp_path, "-n", config=REPO / "config/config.yaml")
     jobs = planned_jobs(proc)
     assert jobs["figure"] == 8 and jobs["steps_figure"] == 5 and jobs["train"] == 4
-    assert jobs["comparison_figure"] == 1
+    assert jobs["comparison_figure"] == 1 and jobs["start_study"] == 1 and jobs["start_figure"] == 1
 
 
 def test_report_has_every_figure_and_table(finished_run):

@@ -26,7 +26,7 @@ from .grids import times  # noqa: E402
 from .io import atomic  # noqa: E402
 
 MIN_FRAMES = 30
-MAX_FRAMES = 45
+MAX_FRAMES = 36
 FPS = 12
 HOLD_START = 3  # repeated frames: Pillow merges them into one longer frame
 HOLD_END = 12

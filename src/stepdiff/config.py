@@ -109,6 +109,22 @@ def data_dim(data: dict) -> int:
 
 def check_config(config: dict) -> None:
     """Semantic checks that JSON schema cannot express; raise ConfigError."""
+    for name, spec in config.get("starts", {}).items():
+        key = f"starts.{name}"
+        if name in config["experiments"] or name in config.get("comparisons", {}):
+            raise ConfigError(f"{key}: the name of an experiment or comparison; figures would collide")
+        try:
+            sampler, _ = parse_label(spec["sampler"])
+        except ConfigError as error:
+            raise ConfigError(f"{key}.sampler: {error}") from None
+        if "diffusion" not in SAMPLERS[sampler].processes:
+            raise ConfigError(f"{key}.sampler: {sampler} is not a diffusion sampler")
+        for e in spec.get("learned", []):
+            exp = config["experiments"].get(e)
+            if exp is None or not is_learned(exp) or process_kind(exp) != "diffusion":
+                raise ConfigError(f"{key}.learned: {e!r} is not a learned diffusion experiment")
+            if (spec["sampler"], spec["steps"]) not in sampler_runs(exp):
+                raise ConfigError(f"{key}.learned: {e} has no {spec['sampler']} run at {spec['steps']} steps")
     for name, spec in config.get("comparisons", {}).items():
         if name in config["experiments"]:
             raise ConfigError(f"comparisons.{name}: the name of an experiment; figures would collide")

@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from . import process  # noqa: E402
+from .config import parse_label  # noqa: E402
 from .data import from_config, rng_for  # noqa: E402
 from .metrics import mixture_cdf  # noqa: E402
 from .sampling import gaussian_law  # noqa: E402
@@ -226,5 +227,49 @@ def comparison_figure(tables: dict, metric, title, path):
     ax.set(xscale="log", xlabel="denoiser evaluations (NFE)", ylabel=metric, title=title)
     _distance_scale(ax, metric)
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _learned_energy(table, label, steps):
+    """(energy, its standard error) of a learned run in an experiment's metrics table."""
+    sampler, grid = parse_label(label)
+    run = table[(table["sampler"] == sampler) & (table["grid"] == grid) & (table["steps"] == steps)]
+    run = run[run["denoiser"] == "learned"].set_index("metric")["value"]
+    return run["energy"], run["energy_se"]
+
+
+def start_figure(rows, tables, sigmas, spec, name, path):
+    """Energy distance against sigma for one sampler with the exact denoiser,
+    from N(0, sigma^2) and from the true p_1, beside the runs of the same
+    sampler in learned experiments (their metrics ``tables``, at ``sigmas``),
+    and the noise floor."""
+    learned = {s: _learned_energy(t, spec["sampler"], spec["steps"]) for t, s in zip(tables, sigmas)}
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    for start, style, text in (
+        ("prior", "o-", "exact denoiser, from N(0, sigma²)"),
+        ("p1", "s--", "exact, from p_1"),
+    ):
+        part = rows[rows["start"] == start].sort_values("sigma")
+        ax.errorbar(part["sigma"], part["energy"], yerr=part["energy_se"], fmt=style, capsize=3, label=text)
+    if learned:
+        sig = sorted(learned)
+        ax.errorbar(
+            sig,
+            [learned[s][0] for s in sig],
+            yerr=[learned[s][1] for s in sig],
+            fmt="D",
+            ms=8,
+            capsize=3,
+            color="k",
+            label="learned denoiser (experiments)",
+        )
+    floor = rows.loc[rows["start"] == "floor", "energy"].abs().max()
+    ax.axhspan(-floor, floor, color="grey", alpha=0.25, label="noise floor")
+    steps = f"{spec['sampler']}, {spec['steps']} steps"
+    ax.set(xscale="log", xlabel="sigma (noise scale at t = 1)", ylabel="energy distance to held-out data")
+    ax.set_title(f"{name}: {steps}; the floor of a deterministic sampler is its start", fontsize=10)
+    _distance_scale(ax, "energy")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, path)

@@ -23,6 +23,7 @@ check_config(config)
 
 EXP = config["experiments"]
 COMPARISONS = config.get("comparisons", {})
+STARTS = config.get("starts", {})
 LEARNED = [e for e in EXP if is_learned(EXP[e])]
 ANALYTIC = [e for e in EXP if e not in LEARNED]
 
@@ -37,6 +38,7 @@ wildcard_constraints:
     sampler=label_pattern(),
     steps=r"[1-9][0-9]*",
     comparison=alternatives(COMPARISONS),
+    study=alternatives(STARTS),
 
 
 def run_files(pattern, experiment, runs=None):
@@ -75,11 +77,6 @@ def figure_inputs(wildcards):
     return inputs
 
 
-def animation_inputs(wildcards):
-    """The trajectories of the runs that the experiment's figure shows."""
-    return figure_inputs(wildcards)["trajectories"]
-
-
 def sweeps():
     """Experiments with more than one step count for some sampler."""
     return [e for e in EXP if len({steps for _, steps in sampler_runs(EXP[e])}) > 1]
@@ -89,7 +86,6 @@ def all_targets():
     targets = []
     for e in EXP:
         targets += [f"results/figures/{e}.jpg", f"results/metrics/{e}.csv"]
-        targets.append(f"results/animations/{e}.gif")
         targets += run_files(
             "results/reference/{experiment}/{sampler}-{steps}.npy",
             e,
@@ -97,7 +93,24 @@ def all_targets():
         )
     targets += [f"results/figures/{e}_steps.jpg" for e in sweeps()]
     targets += [f"results/figures/{c}.jpg" for c in COMPARISONS]
+    targets += [f"results/figures/{s}.jpg" for s in STARTS]
     return targets
+
+
+def start_spec(wildcards):
+    return canonical(STARTS[wildcards.study])
+
+
+def start_learned(wildcards):
+    """The metrics tables of the study's learned experiments (in its order)."""
+    return [
+        f"results/metrics/{e}.csv" for e in STARTS[wildcards.study].get("learned", [])
+    ]
+
+
+def start_sigmas(wildcards):
+    """The sigmas of the study's learned experiments (in its order)."""
+    return [EXP[e]["sigma"] for e in STARTS[wildcards.study].get("learned", [])]
 
 
 def comparison_tables(wildcards):

@@ -1,12 +1,19 @@
 rule figure:
-    """The experiment's figure, from its saved samples (restyling reruns nothing else)."""
+    """The experiment's figure and its animation, from saved samples and
+    trajectories (restyling reruns nothing else; one job: matplotlib loads once)."""
     input:
         unpack(figure_inputs),
     output:
-        report(
+        figure=report(
             "results/figures/{experiment}.jpg",
             caption="../report/figure.rst",
             category="Figures",
+            subcategory="{experiment}",
+        ),
+        animation=report(
+            "results/animations/{experiment}.gif",
+            caption="../report/animation.rst",
+            category="Animations",
             subcategory="{experiment}",
         ),
     log:
@@ -77,3 +84,52 @@ rule comparison_figure:
         code=code("comparison_figure.py"),
     script:
         "../scripts/comparison_figure.py"
+
+
+rule start_study:
+    """The start study's runs with the exact denoiser: N(0, sigma^2) against p_1."""
+    output:
+        "results/metrics/starts/{study}.csv",
+    log:
+        "results/logs/start_study/{study}.log",
+    benchmark:
+        "results/benchmarks/start_study/{study}.tsv"
+    conda:
+        "../../envs/numpy.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        spec=start_spec,
+        code=code("start_study.py"),
+    script:
+        "../scripts/start_study.py"
+
+
+rule start_figure:
+    """Energy against sigma: exact from N(0, sigma^2), from p_1, and learned."""
+    input:
+        study="results/metrics/starts/{study}.csv",
+        learned=start_learned,
+    output:
+        report(
+            "results/figures/{study}.jpg",
+            caption="../report/start.rst",
+            category="Figures",
+            subcategory="comparisons",
+        ),
+    log:
+        "results/logs/start_figure/{study}.log",
+    benchmark:
+        "results/benchmarks/start_figure/{study}.tsv"
+    conda:
+        "../../envs/numpy.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        spec=start_spec,
+        sigmas=start_sigmas,
+        code=code("start_figure.py"),
+    script:
+        "../scripts/start_figure.py"

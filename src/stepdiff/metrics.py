@@ -144,9 +144,8 @@ def exact_gaussian_score(dist, x, process, label, steps, t_min=KARRAS_T_MIN):
     (MATH.md section 6): its moments, its KS and W1 distances to the data law
     (what the measured ``ks_data`` and ``w1_data`` converge to), and the KS
     distance of ``x`` to it."""
-    if not (isinstance(dist, GaussianMixture) and len(dist.means) == 1 and dist.dim == 1) or is_point_masses(
-        dist
-    ):
+    gaussian = isinstance(dist, GaussianMixture) and len(dist.means) == 1 and dist.stds[0] > 0
+    if not (gaussian and dist.dim == 1):  # a point mass (std 0) has no KS law to score against
         return {}
     m, s = dist.means[0, 0], dist.stds[0]
     mean, std = gaussian_law(m, s, process, label, steps, t_min)
@@ -235,11 +234,11 @@ def start_rows(spec: dict, name: str) -> list[dict]:
 
     for sigma in spec["sigmas"]:
         proc = process.Diffusion(float(sigma))
+        denoiser = process.exact_denoiser(proc, dist)
+        t_min = (spec["sigma_min"] / sigma) ** 2  # every sigma refines down to the same noise level
         noise = sigma * rng_for(spec["seed"], name, "start", sigma).standard_normal((n, dist.dim))
         data = dist.sample(n, rng_for(spec["seed"], name, "p1", sigma))
         for start, x1 in (("prior", noise), ("p1", data + noise)):
-            denoiser = process.exact_denoiser(proc, dist)
-            t_min = (spec["sigma_min"] / sigma) ** 2  # every sigma refines down to the same noise level
             add(sigma, start, sampling.run(denoiser, proc, spec["sampler"], spec["steps"], x1, t_min=t_min))
     add(float("nan"), "floor", dist.sample(n, rng_for(spec["seed"], name, "floor")))
     return rows

@@ -102,9 +102,10 @@ def scatter_figure(train, samples, loss, name, source=None, trajectories=None):
     n_show = len(next(iter(samples.values())))
     panels = [] if source is None else [("source (t = 1)", source, None)]
     panels += [("training data", train[:n_show], None)]
-    paths = list((trajectories or {}).values()) if source is not None else []
-    for i, (p, x) in enumerate(samples.items()):
-        panels.append((f"{_run_of(p)[0].upper()}, {_run_of(p)[1]} steps", x, paths[i] if paths else None))
+    paths = {_run_of(p): t for p, t in (trajectories or {}).items()} if source is not None else {}
+    for p, x in samples.items():
+        label, steps = _run_of(p)
+        panels.append((f"{label.upper()}, {steps} steps", x, paths.get((label, steps))))
     n = len(panels) + (loss is not None)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.2))
     extent = [train] + ([] if source is None else [source])

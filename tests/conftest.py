@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -33,6 +34,15 @@ def planned_jobs(proc) -> dict[str, int]:
         return {}
     table = text.split("Job stats:", 1)[1].split("total", 1)[0]
     return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def arrays_in(path) -> dict:
+    """The arrays of a ``.npy`` file, or of each entry of an ``.npz`` file (a sweep)."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        with np.load(path) as runs:
+            return {key: runs[key] for key in runs.files}
+    return {"": np.load(path)}
 
 
 def write_config(path, config):

@@ -55,7 +55,7 @@ def test_short_run_is_interpolated_from_start_to_end(tmp_path):
     path = tmp_path / "pair.gif"
     drawn = animate.trajectories_gif({"results/x/ddim-5.npy": diagonal(5)}, "pair", 1e-4, path)
     images = frames(path)
-    assert drawn >= 30 and len(images) == drawn
+    assert drawn >= animate.MIN_FRAMES and len(images) == drawn
     x0, y0 = particle_centre(images[0])
     x1, y1 = particle_centre(images[-1])
     assert x0 < 0.3 and y0 > 0.65, "first frame: the start (-10, -10), lower left"
@@ -85,7 +85,7 @@ def test_one_dimensional_data_and_points(tmp_path):
     }
     path = tmp_path / "gauss.gif"
     drawn = animate.trajectories_gif(runs, "gauss", 1e-4, path, points=[[2.0]])
-    assert drawn >= 30 and len(frames(path)) == drawn
+    assert drawn >= animate.MIN_FRAMES and len(frames(path)) == drawn
 
 
 def test_no_particles_still_draws(tmp_path):

@@ -16,12 +16,11 @@ import signal
 import subprocess
 import time
 
-import numpy as np
 import pytest
-from conftest import REPO, SNAKEMAKE, load_test_config, planned_jobs, snakemake, write_config
+from conftest import REPO, SNAKEMAKE, arrays_in, load_test_config, planned_jobs, snakemake, write_config
 
 from stepdiff import network
-from stepdiff.config import final_runs, sampler_runs
+from stepdiff.config import final_runs, sweeps
 
 pytest.importorskip("torch")  # the runs train a model
 
@@ -38,14 +37,20 @@ def only(*names):
 
 
 def assert_same_arrays(run, reference):
-    """Every .npy under ``run``/results is bit-identical to its namesake under
-    ``reference``; returns how many were compared."""
-    files = sorted((run / "results").rglob("*.npy"))
+    """Every array (.npy, and each entry of a sweep's .npz; models aside) under
+    ``run``/results is bit-identical to its namesake under ``reference``;
+    returns how many files were compared."""
+    files = sorted(
+        f for f in (run / "results").rglob("*.np[yz]") if "models" not in f.parts
+    )  # assert_same_model
     for path in files:
         name = path.relative_to(run)
-        a, b = np.load(path), np.load(reference / name)
-        assert (a.dtype, a.shape) == (b.dtype, b.shape), name
-        assert a.tobytes() == b.tobytes(), f"{name} differs from the uninterrupted run"
+        ours, theirs = arrays_in(path), arrays_in(reference / name)
+        assert ours.keys() == theirs.keys(), name
+        for key, a in ours.items():
+            b = theirs[key]
+            assert (a.dtype, a.shape) == (b.dtype, b.shape), (name, key)
+            assert a.tobytes() == b.tobytes(), f"{name} {key} differs from the uninterrupted run"
     return len(files)
 
 
@@ -102,10 +107,10 @@ def roll_arrays():
     samples and trajectories of every run, references (no metrics or figures)."""
     config = only("roll")
     exp = config["experiments"]["roll"]
-    targets = [f"results/samples/roll/{label}-{n}.npy" for label, n in sampler_runs(exp)]
+    targets = [f"results/runs/roll/{label}.npz" for label in sweeps(exp)]
     targets += [f"results/reference/roll/{label}-{n}.npy" for label, n in final_runs(exp)]
-    # train and test data, each run's samples and trajectories, the references
-    return config, targets, 2 + 2 * len(sampler_runs(exp)) + len(final_runs(exp))
+    # train and test data, each sampler's sweep (samples and trajectories), the references
+    return config, targets, 2 + len(sweeps(exp)) + len(final_runs(exp))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
@@ -162,7 +167,7 @@ def test_a_damaged_model_names_the_command_that_rebuilds_it(finished_run, tmp_pa
     blob = (work / MODEL).read_bytes()
     (work / MODEL).write_bytes(blob[: len(blob) // 2])
     # the target first: --configfile and --forcerun take several values
-    target = "results/samples/roll/ddim-5.npy"
+    target = "results/runs/roll/ddim.npz"
     failed = snakemake(work, target, "--configfile", config, "--forcerun", "sample_learned", check=False)
     assert failed.returncode != 0
     output = failed.stdout + failed.stderr  # with the job's log, shown by show-failed-logs
@@ -170,6 +175,6 @@ def test_a_damaged_model_names_the_command_that_rebuilds_it(finished_run, tmp_pa
     match = re.search(rf"{problem}.*?with: snakemake (--forcerun \S+)", output)
     assert match, output
     planned = planned_jobs(snakemake(work, *match.group(1).split(), "-n", config=config))
-    runs = sampler_runs(load_test_config()["experiments"]["roll"])
-    assert planned["train"] == 1 and planned["sample_learned"] == len(runs), planned
+    labels = sweeps(load_test_config()["experiments"]["roll"])
+    assert planned["train"] == 1 and planned["sample_learned"] == len(labels), planned
     assert set(planned) <= ROLL_CHAIN, planned

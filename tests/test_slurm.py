@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import arrays_in
 
 from stepdiff.config import is_learned
 
@@ -192,8 +193,7 @@ def test_slurm_run_matches_local_run(slurm_cluster, tmp_path):
     files = _files(slurm_dir)
     assert files == _files(local_dir)
     for pattern in (
-        "samples/*/*.npy",
-        "trajectories/*/*.npy",
+        "runs/*/*.npz",
         "data/*/*.npy",
         "metrics/*.csv",
         "figures/*.jpg",
@@ -203,19 +203,19 @@ def test_slurm_run_matches_local_run(slurm_cluster, tmp_path):
     arrays = [
         f
         for f in sorted(files)
-        if f.endswith(".npy") and f.split("/")[0] in ("samples", "trajectories", "data", "reference")
+        if f.endswith((".npy", ".npz")) and f.split("/")[0] in ("runs", "data", "reference")
     ]
-    assert any(f.split("/")[:2] == ["samples", name] for f in arrays for name in learned)
-    for f in arrays:
-        a, b = np.load(slurm_dir / "results" / f), np.load(local_dir / "results" / f)
+    assert any(f.split("/")[:2] == ["runs", name] for f in arrays for name in learned)
+    for f, key in [(name, key) for name in arrays for key in arrays_in(local_dir / "results" / name)]:
+        a, b = arrays_in(slurm_dir / "results" / f)[key], arrays_in(local_dir / "results" / f)[key]
         # Exact also for the learned experiments' samples (torch): both runs
         # give torch the same number of threads (the rules' threads, which
         # --cores 2 and the Slurm jobs' CPUs both grant), and the results came
         # out bit-identical in every run so far. Should a torch update break
         # that, float32 rounding is the tolerance to allow (rtol=1e-5), no more.
-        assert a.dtype == b.dtype and a.shape == b.shape, f
+        assert a.dtype == b.dtype and a.shape == b.shape, (f, key)
         learned_run = f.split("/")[1] in learned
         assert np.array_equal(a, b), (
-            f"{f}{' (learned denoiser)' if learned_run else ''} differs between the Slurm and the "
+            f"{f} {key}{' (learned denoiser)' if learned_run else ''} differs between the Slurm and the "
             f"local run: max |diff| = {np.max(np.abs(a - b))}"
         )

@@ -58,6 +58,12 @@ def parse_label(label: str) -> tuple[str, str]:
     return sampler, grid
 
 
+def run_of(key: str) -> tuple[str, int]:
+    """(label, steps) from a ``{label}-{steps}`` key (or a file named so)."""
+    label, steps = key.rsplit("/", 1)[-1].split(".", 1)[0].rsplit("-", 1)
+    return label, int(steps)
+
+
 def label_pattern() -> str:
     """Regex for the ``{sampler}`` wildcard, built from the known names."""
     grids = "|".join(g for g in GRIDS if g != DEFAULT_GRID)
@@ -75,6 +81,15 @@ def sampler_runs(exp: dict) -> list[tuple[str, int]]:
         for s in exp["samplers"]
         for n in as_list(s["steps"])
     ]
+
+
+def sweeps(exp: dict) -> dict[str, list[int]]:
+    """Each sampler label of an experiment with its step counts: one sampling
+    job runs a label's whole sweep (a job costs about 0.8 CPU-s to start)."""
+    out: dict[str, list[int]] = {}
+    for label, steps in sampler_runs(exp):
+        out.setdefault(label, []).append(steps)
+    return {label: sorted(steps) for label, steps in out.items()}
 
 
 def is_learned(exp: dict) -> bool:
@@ -125,6 +140,24 @@ def check_config(config: dict) -> None:
                 raise ConfigError(f"{key}.learned: {e!r} is not a learned diffusion experiment")
             if (spec["sampler"], spec["steps"]) not in sampler_runs(exp):
                 raise ConfigError(f"{key}.learned: {e} has no {spec['sampler']} run at {spec['steps']} steps")
+    for name, spec in config.get("memorisation", {}).items():
+        key = f"memorisation.{name}"
+        taken = {*config["experiments"], *config.get("comparisons", {}), *config.get("starts", {})}
+        if name in taken:
+            raise ConfigError(
+                f"{key}: the name of an experiment, comparison or start study; files would collide"
+            )
+        if spec["data"]["kind"] not in ("swiss_roll", "spiral"):
+            raise ConfigError(f"{key}.data.kind: a training set is drawn from swiss_roll or spiral data")
+        too_big = [n for n in spec["sizes"] if n > spec["data"]["n"]]
+        if too_big:
+            raise ConfigError(
+                f"{key}.sizes: {too_big} above data.n = {spec['data']['n']}, the largest training set"
+            )
+        for i, sampler in enumerate(spec["samplers"]):
+            if "diffusion" not in SAMPLERS[sampler["name"]].processes:
+                raise ConfigError(f"{key}.samplers[{i}].name: {sampler['name']} is not a diffusion sampler")
+        check_trained_range(spec, key)
     for name, spec in config.get("comparisons", {}).items():
         if name in config["experiments"]:
             raise ConfigError(f"comparisons.{name}: the name of an experiment; figures would collide")

@@ -62,6 +62,11 @@ def sample_run(exp: dict, name: str, label: str, steps: int, denoiser=None):
     return x, path[:, :k]
 
 
+def sweep(exp: dict, name: str, label: str, steps: list[int], denoiser=None) -> dict:
+    """One sampler label at each of its step counts: ``{steps: (samples, trajectories)}``."""
+    return {n: sample_run(exp, name, label, n, denoiser) for n in steps}
+
+
 def reference_run(exp: dict, name: str, label: str, steps: int) -> np.ndarray:
     """A learned experiment's run again with the exact denoiser, from the same starts."""
     return _sample(exp, name, label, steps, None, exp["n_reference"], 0)

@@ -39,6 +39,27 @@ def save_npy(path: str, array: np.ndarray) -> None:
         np.save(tmp, np.asarray(array, dtype=np.float64))
 
 
+def save_arrays(path: str, arrays: dict) -> None:
+    """Named float64 arrays as one ``.npz`` (no pickle)."""
+    with atomic(path, ".npz") as tmp:  # np.savez appends .npz to other names
+        np.savez(tmp, **{key: np.asarray(a, dtype=np.float64) for key, a in arrays.items()})
+
+
+def save_runs(path: str, runs: dict) -> None:
+    """A sampler sweep, ``{steps: (samples, trajectories)}``, as arrays
+    ``samples-{steps}`` and ``trajectories-{steps}`` of one ``.npz``."""
+    arrays = {}
+    for steps, (samples, trajectories) in runs.items():
+        arrays[f"samples-{steps}"], arrays[f"trajectories-{steps}"] = samples, trajectories
+    save_arrays(path, arrays)
+
+
+def load_run(path: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """(samples, trajectories) of one step count of a sweep file (:func:`save_runs`)."""
+    with np.load(path) as runs:
+        return runs[f"samples-{steps}"], runs[f"trajectories-{steps}"]
+
+
 def save_csv(path: str, frame) -> None:
     with atomic(path) as tmp:
         frame.to_csv(tmp, index=False)

@@ -1,19 +1,20 @@
-# One job per sampler configuration ({sampler} is e.g. ddim or heun_karras):
-# it samples and scores its samples, so a run costs one job start-up.
+# One job per sampler label ({sampler} is e.g. ddim or heun_karras) runs the
+# label's whole sweep of step counts and scores its samples: a job costs about
+# 0.8 CPU-s to start, more than most runs. Editing one sampler's steps reruns
+# that label's job and what is made from it.
 
 
 rule sample_analytic:
-    """Sample with the exact denoiser of an analytic experiment, and score the samples."""
+    """A sampler's sweep with the exact denoiser of an analytic experiment, scored."""
     input:
         test="results/data/{experiment}/test.npy",
     output:
-        samples="results/samples/{experiment}/{sampler}-{steps}.npy",
-        trajectories="results/trajectories/{experiment}/{sampler}-{steps}.npy",
-        metrics="results/metrics/{experiment}/samples/{sampler}-{steps}.csv",
+        runs="results/runs/{experiment}/{sampler}.npz",
+        metrics="results/metrics/{experiment}/samples/{sampler}.csv",
     log:
-        "results/logs/sample/{experiment}/{sampler}-{steps}.log",
+        "results/logs/sample/{experiment}/{sampler}.log",
     benchmark:
-        "results/benchmarks/sample/{experiment}/{sampler}-{steps}.tsv"
+        "results/benchmarks/sample/{experiment}/{sampler}.tsv"
     wildcard_constraints:
         experiment=alternatives(ANALYTIC),
     conda:
@@ -23,24 +24,24 @@ rule sample_analytic:
         runtime=10,
     params:
         exp=settings("sample"),
+        steps=sweep_steps,
         code=code("sample.py"),
     script:
         "../scripts/sample.py"
 
 
 rule sample_learned:
-    """Sample with a trained denoiser, and score the samples."""
+    """A sampler's sweep with the trained denoiser, scored."""
     input:
         test="results/data/{experiment}/test.npy",
         model="results/models/{experiment}/denoiser.npz",
     output:
-        samples="results/samples/{experiment}/{sampler}-{steps}.npy",
-        trajectories="results/trajectories/{experiment}/{sampler}-{steps}.npy",
-        metrics="results/metrics/{experiment}/samples/{sampler}-{steps}.csv",
+        runs="results/runs/{experiment}/{sampler}.npz",
+        metrics="results/metrics/{experiment}/samples/{sampler}.csv",
     log:
-        "results/logs/sample/{experiment}/{sampler}-{steps}.log",
+        "results/logs/sample/{experiment}/{sampler}.log",
     benchmark:
-        "results/benchmarks/sample/{experiment}/{sampler}-{steps}.tsv"
+        "results/benchmarks/sample/{experiment}/{sampler}.tsv"
     wildcard_constraints:
         experiment=alternatives(LEARNED),
     conda:
@@ -50,6 +51,7 @@ rule sample_learned:
         runtime=10,
     params:
         exp=settings("sample_learned"),
+        steps=sweep_steps,
         code=code("sample_learned.py"),
     script:
         "../scripts/sample_learned.py"
@@ -60,7 +62,7 @@ rule sample_reference:
     the same starts, to separate the network's error from the sampler's; score it."""
     input:
         test="results/data/{experiment}/test.npy",
-        paired="results/samples/{experiment}/{sampler}-{steps}.npy",
+        paired="results/runs/{experiment}/{sampler}.npz",
     output:
         samples="results/reference/{experiment}/{sampler}-{steps}.npy",
         metrics="results/metrics/{experiment}/reference/{sampler}-{steps}.csv",

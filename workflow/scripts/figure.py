@@ -1,18 +1,23 @@
 """Draw an experiment's figure and animate its trajectories, from saved arrays."""
 
+import os
+
 import numpy as np
 import pandas as pd
 
 from stepdiff import plots
 from stepdiff.animate import trajectories_gif
-from stepdiff.io import log_to
+from stepdiff.io import load_run, log_to
 
 sm = snakemake
 log = log_to(sm.log[0])
 exp, name = sm.params.exp, sm.wildcards.experiment
 loss = pd.read_csv(sm.input.loss) if "loss" in sm.input.keys() else None
-trajectories = {f: np.load(f) for f in sm.input.trajectories}
-samples = {f: np.load(f) for f in sm.input.samples}
+# each shown label's final run (a sweep file is named by its label), keyed "{label}-{steps}"
+shown = {os.path.basename(f)[: -len(".npz")]: f for f in sm.input.runs}
+runs = {f"{label}-{steps}": load_run(shown[label], steps) for label, steps in sm.params.shown.items()}
+samples = {key: x for key, (x, _) in runs.items()}
+trajectories = {key: path for key, (_, path) in runs.items()}
 plots.experiment_figure(exp, name, np.load(sm.input.train), samples, trajectories, loss, sm.output.figure)
 points = exp["data"]["points"] if exp["data"]["kind"] == "point_masses" else None
 frames = trajectories_gif(trajectories, name, exp["t_min"], sm.output.animation, points=points)

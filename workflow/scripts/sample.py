@@ -1,18 +1,16 @@
-"""Run one sampler configuration with the exact denoiser of the data, and score it."""
+"""Run one sampler's sweep of step counts with the exact denoiser of the data, and score it."""
 
 import numpy as np
 
-from stepdiff.experiment import sample_run
-from stepdiff.io import log_to, save_npy, save_rows
-from stepdiff.metrics import COLUMNS, run_rows
+from stepdiff.experiment import sweep
+from stepdiff.io import log_to, save_rows, save_runs
+from stepdiff.metrics import COLUMNS, sweep_rows
 
 sm = snakemake
 log = log_to(sm.log[0])
 w, exp = sm.wildcards, sm.params.exp
-x, path = sample_run(exp, w.experiment, w.sampler, int(w.steps))
-save_npy(sm.output.trajectories, path)
-save_npy(sm.output.samples, x)
-test = np.load(sm.input.test)
-rows = run_rows(exp, w.experiment, x, test, w.sampler, int(w.steps), "exact")
+runs = sweep(exp, w.experiment, w.sampler, sm.params.steps)
+save_runs(sm.output.runs, runs)
+rows = sweep_rows(exp, w.experiment, runs, np.load(sm.input.test), w.sampler, "exact")
 save_rows(sm.output.metrics, rows, COLUMNS)
-log.info("%s-%s: %d samples, %d trajectories", w.sampler, w.steps, len(x), path.shape[1])
+log.info("%s at %s steps with the exact denoiser", w.sampler, sm.params.steps)

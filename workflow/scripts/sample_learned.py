@@ -1,20 +1,18 @@
-"""Run one sampler configuration with the trained denoiser, and score it."""
+"""Run one sampler's sweep of step counts with the trained denoiser, and score it."""
 
 import numpy as np
 
 from stepdiff import network
-from stepdiff.experiment import sample_run
-from stepdiff.io import log_to, save_npy, save_rows
-from stepdiff.metrics import COLUMNS, run_rows
+from stepdiff.experiment import sweep
+from stepdiff.io import log_to, save_rows, save_runs
+from stepdiff.metrics import COLUMNS, sweep_rows
 
 sm = snakemake
 log = log_to(sm.log[0])
-w = sm.wildcards
-denoiser = network.denoiser_for(sm.params.exp, sm.input.model)
-x, path = sample_run(sm.params.exp, w.experiment, w.sampler, int(w.steps), denoiser)
-save_npy(sm.output.trajectories, path)
-save_npy(sm.output.samples, x)
-test = np.load(sm.input.test)
-rows = run_rows(sm.params.exp, w.experiment, x, test, w.sampler, int(w.steps), "learned")
+w, exp = sm.wildcards, sm.params.exp
+denoiser = network.denoiser_for(exp, sm.input.model)
+runs = sweep(exp, w.experiment, w.sampler, sm.params.steps, denoiser)
+save_runs(sm.output.runs, runs)
+rows = sweep_rows(exp, w.experiment, runs, np.load(sm.input.test), w.sampler, "learned")
 save_rows(sm.output.metrics, rows, COLUMNS)
-log.info("%s-%s: %d samples with the learned denoiser", w.sampler, w.steps, len(x))
+log.info("%s at %s steps with the learned denoiser", w.sampler, sm.params.steps)

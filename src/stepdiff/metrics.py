@@ -35,7 +35,13 @@ def _row_mean_distances(a, b, distinct, max_block=2_000_000):
     return np.concatenate(a_sums) / pairs, b_sums / (len(a) - 1 if distinct else len(a))
 
 
-def energy_distance_se(x, y):
+def self_distances(y):
+    """Row means of ``y``'s distances to its other rows: the part of
+    :func:`energy_distance_se` that depends on the held-out set alone."""
+    return _row_mean_distances(np.atleast_2d(y), np.atleast_2d(y), True)[0]
+
+
+def energy_distance_se(x, y, yy=None):
     """``2E|X-Y| - E|X-X'| - E|Y-Y'|`` (within-sample means over distinct pairs:
     the unbiased U-statistic, which can dip just below 0) and its standard error.
 
@@ -44,11 +50,13 @@ def energy_distance_se(x, y):
     and ``h(y) = 2 E|X - y| - 2 E|y - Y'|``, estimated from the same row means
     as the statistic. It grows with the distance between the laws and vanishes
     when they are equal (the estimator is then degenerate, of order 1/n): so a
-    noise floor from two true draws does not measure it.
+    noise floor from two true draws does not measure it. ``yy``: the
+    :func:`self_distances` of ``y``, when several samples meet one ``y``.
     """
     x, y = np.atleast_2d(x), np.atleast_2d(y)
     xy, yx = _row_mean_distances(x, y, False)
-    xx, yy = _row_mean_distances(x, x, True)[0], _row_mean_distances(y, y, True)[0]
+    xx = _row_mean_distances(x, x, True)[0]
+    yy = self_distances(y) if yy is None else yy
     value = 2 * xy.mean() - xx.mean() - yy.mean()
     se = np.sqrt(np.var(2 * xy - 2 * xx, ddof=1) / len(x) + np.var(2 * yx - 2 * yy, ddof=1) / len(y))
     return float(value), float(se)
@@ -78,6 +86,19 @@ def sliced_wasserstein2(x, y, n_directions=256, seed=0):
     return float(np.sqrt(np.mean((quantiles(x) - quantiles(y)) ** 2)))
 
 
+def sliced_wasserstein2_se(x, y, groups=5):
+    """:func:`sliced_wasserstein2` and its standard error, from ``groups``
+    disjoint parts of both sets: the spread of the part estimates of SW2^2
+    over sqrt(groups), carried to SW2 by the delta method (SW2^2's noise is
+    additive, its bias is not, so the spread is taken before the root).
+    Checked against redraws in tests/test_metrics.py: right at a distance,
+    conservative (too large) near the noise floor."""
+    value = sliced_wasserstein2(x, y)
+    squares = [sliced_wasserstein2(x[i::groups], y[i::groups]) ** 2 for i in range(groups)]
+    se = np.std(squares, ddof=1) / np.sqrt(groups) / (2 * value) if value > 0 else 0.0
+    return value, float(se)
+
+
 def paired_distance(x, y):
     """Median distance between row ``i`` of ``x`` and row ``i`` of ``y`` (same starts)."""
     return float(np.median(np.linalg.norm(x - y[: len(x)], axis=1)))
@@ -85,7 +106,19 @@ def paired_distance(x, y):
 
 def nn_median(x, ref):
     """Median distance from each sample to its nearest reference point."""
-    return float(np.median(cKDTree(ref).query(x)[0]))
+    return nn_median_se(x, ref)[0]
+
+
+def nn_median_se(x, ref):
+    """:func:`nn_median` and its standard error: half the gap between the
+    order statistics one binomial standard deviation (sqrt(n) / 2 ranks) either
+    side of the median, the distribution-free error of a median. It holds
+    the reference set fixed; redraws of both sets spread about 15% more at
+    large distances (tests/test_metrics.py)."""
+    d = np.sort(cKDTree(ref).query(x)[0])
+    n, half = len(d), np.sqrt(len(d)) / 2
+    lo, hi = max(0, int(np.floor(n / 2 - half))), min(n - 1, int(np.ceil(n / 2 + half)))
+    return float(np.median(d)), float((d[hi] - d[lo]) / 2)
 
 
 def mixture_cdf(dist: GaussianMixture):
@@ -104,9 +137,10 @@ def is_point_masses(dist) -> bool:
     return isinstance(dist, GaussianMixture) and not np.any(dist.stds > 0)
 
 
-def score(dist, x, test):
+def score(dist, x, test, test_self=None):
     """Distances of a sample ``x`` (n, d) from the true law ``dist`` and its
-    held-out draw ``test``: a dict metric -> value."""
+    held-out draw ``test`` (``test_self``: its :func:`self_distances`, if
+    known): a dict metric -> value."""
     if is_point_masses(dist):
         d = cdist(x, dist.means)
         out = {"max_dist": d.min(1).max(), "median_dist": float(np.median(d.min(1)))}
@@ -121,9 +155,9 @@ def score(dist, x, test):
             "w1_data": scipy.stats.wasserstein_distance(x[:, 0], test[:, 0]),
         }
     return {
-        **dict(zip(("energy", "energy_se"), energy_distance_se(x, test))),
-        "sw2": sliced_wasserstein2(x, test),
-        "nn_median": nn_median(x, test),
+        **dict(zip(("energy", "energy_se"), energy_distance_se(x, test, test_self))),
+        **dict(zip(("sw2", "sw2_se"), sliced_wasserstein2_se(x, test))),
+        **dict(zip(("nn_median", "nn_median_se"), nn_median_se(x, test))),
     }
 
 
@@ -163,9 +197,9 @@ def exact_gaussian_score(dist, x, process, label, steps, t_min=KARRAS_T_MIN):
 FLOOR_ALIAS = {"ks_exact": "ks_data"}
 
 
-def evaluate(dist, x, test, process, label, steps, t_min=KARRAS_T_MIN):
+def evaluate(dist, x, test, process, label, steps, t_min=KARRAS_T_MIN, test_self=None):
     """All metrics of one sampler run, as a dict metric -> value."""
-    out = score(dist, x, test)
+    out = score(dist, x, test, test_self)
     out.update(exact_gaussian_score(dist, x, process, label, steps, t_min))
     return {k: float(v) for k, v in out.items()}
 
@@ -175,7 +209,7 @@ def noise_floor(dist, fresh, test):
     if is_point_masses(dist):
         return {}
     floor = score(dist, fresh, test)
-    for k in ("mean", "std", "energy_se"):
+    for k in ("mean", "std", "energy_se", "sw2_se", "nn_median_se"):
         floor.pop(k, None)
     for alias, source in FLOOR_ALIAS.items():
         if source in floor:
@@ -186,18 +220,27 @@ def noise_floor(dist, fresh, test):
 COLUMNS = ("experiment", "sampler", "grid", "steps", "nfe", "denoiser", "n", "metric", "value")
 
 
-def run_rows(exp, name, samples, test, label, steps, denoiser, paired=None) -> list[dict]:
+def run_rows(exp, name, samples, test, label, steps, denoiser, paired=None, test_self=None) -> list[dict]:
     """One run's metrics as table rows (``COLUMNS``). ``paired``: the learned
     samples from the same starts (for an exact-denoiser reference run); their
     median distance to this run, for a deterministic sampler, is the
     network's error alone."""
     sampler, grid = parse_label(label)
     proc = process.from_config(exp)
-    values = evaluate(from_config(exp["data"]), samples, test, proc, label, steps, exp["t_min"])
+    values = evaluate(from_config(exp["data"]), samples, test, proc, label, steps, exp["t_min"], test_self)
     if paired is not None and not SAMPLERS[sampler].stochastic:
         values["paired_dist"] = paired_distance(samples, paired)
     run = (name, sampler, grid, steps, SAMPLERS[sampler].nfe(steps), denoiser, len(samples))
     return [dict(zip(COLUMNS, (*run, metric, value))) for metric, value in values.items()]
+
+
+def sweep_rows(exp, name, runs, test, label, denoiser) -> list[dict]:
+    """:func:`run_rows` of every run of a sweep (``experiment.sweep``); the
+    held-out set's self-distances are computed once."""
+    rows, test_self = [], self_distances(test) if test.shape[1] > 1 else None
+    for steps, (x, _) in runs.items():
+        rows += run_rows(exp, name, x, test, label, steps, denoiser, test_self=test_self)
+    return rows
 
 
 FLOOR_COLUMNS = ("metric", "n", "noise_floor")

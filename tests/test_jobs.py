@@ -252,3 +252,29 @@ def test_start_study_errors_name_the_key(change, key):
     cfg["starts"]["start"].update(change)
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         config.check_config(cfg)
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"sizes": [4, 65]}, r"memorisation\.memo\.sizes: \[65\] above data\.n = 64"),
+        ({"samplers": [{"name": "euler", "steps": 10}]}, r"memorisation\.memo\.samplers\[0\]\.name"),
+        ({"data": {"kind": "point_masses", "points": [[0.0]]}}, r"memorisation\.memo\.data\.kind"),
+        # the networks are trained down to model.t_min: a uniform grid of 10 steps queries t = 0.1
+        ({"model": {"t_min": 0.5}}, r"memorisation\.memo\.samplers\[0\]\.steps"),
+    ],
+)
+def test_memorisation_errors_name_the_key(change, key):
+    cfg = validated(load_test_config())
+    cfg["memorisation"]["memo"].update(change)
+    if "model" in change:
+        cfg["memorisation"]["memo"]["samplers"] = [{"name": "ddim", "grid": "uniform", "steps": 10}]
+    with pytest.raises(ConfigError, match=key):
+        config.check_config(cfg)
+
+
+def test_a_memorisation_study_may_not_take_an_experiments_name():
+    cfg = load_test_config()
+    cfg["memorisation"]["roll"] = cfg["memorisation"].pop("memo")
+    with pytest.raises(ConfigError, match=r"memorisation\.roll: the name of an experiment"):
+        config.check_config(cfg)

@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, SNAKEMAKE, load_test_config, planned_jobs, snakemake, write_config
+from conftest import REPO, SNAKEMAKE, arrays_in, load_test_config, planned_jobs, snakemake, write_config
 
 from stepdiff import network
 from stepdiff.config import sampler_runs
+from stepdiff.io import load_run
 
 pytestmark = pytest.mark.workflow
 
@@ -22,9 +23,8 @@ def test_outputs_follow_the_contract(finished_run):
     dims = {"gauss": 1, "point": 1, "pair": 2, "roll": 2, "flow": 2, "ring": 2}
     for name, exp in config["experiments"].items():
         for label, steps in sampler_runs(exp):
-            x = np.load(res / f"samples/{name}/{label}-{steps}.npy")
+            x, path = load_run(res / f"runs/{name}/{label}.npz", steps)
             assert x.dtype == np.float64 and x.shape == (exp["n_samples"], dims[name])
-            path = np.load(res / f"trajectories/{name}/{label}-{steps}.npy")
             k = min(exp.get("n_trajectories", 50), exp["n_samples"])
             assert path.shape == (steps + 1, k, dims[name])
             np.testing.assert_array_equal(path[-1], x[:k])  # last row: the final samples
@@ -41,9 +41,15 @@ def test_outputs_follow_the_contract(finished_run):
         "ring_steps",
         "learned_nfe",
         "start",
+        "memo",
     ):
         assert (res / f"figures/{name}.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # sweeps, comparisons
-    point = np.load(res / "samples/point/ddim-10.npy")
+    # the memorisation study: each size with the ideal and the trained denoiser, and the chance level
+    memo = pd.read_csv(res / "metrics/memorisation/memo.csv")
+    memorised = memo[memo["metric"] == "memorised"].set_index(["size", "denoiser"])["value"]
+    assert set(memorised.index) == {(n, d) for n in (4, 64) for d in ("ideal", "learned", "data")}
+    assert (memorised.xs("ideal", level="denoiser") > 0.9).all()  # the ideal denoiser copies its points
+    point = load_run(res / "runs/point/ddim.npz", 10)[0]
     np.testing.assert_allclose(point, np.full((200, 1), 2.0), rtol=0, atol=1e-9)
     assert np.load(res / "data/roll/train.npy").shape == (2000, 2)
     assert np.load(res / "reference/roll/ddpm-10.npy").shape == (100, 2)
@@ -95,8 +101,9 @@ ONE_RUN = {"sample_analytic": 1, "metrics_table": 1, "all": 1}
     [
         # a changed step count: its chain, up to the figure that shows it
         ("point", 12, {"figure": 1}),
-        # an added step count below the largest: no main figure, but the sweep figure
-        ("gauss", [5, 10, 20], {"steps_figure": 1}),
+        # an added step count below the largest: the sampler's sweep job reruns
+        # (one job per sampler label), and the figures drawn from it
+        ("gauss", [5, 10, 20], {"steps_figure": 1, "figure": 1}),
     ],
 )
 def test_a_new_step_count_reruns_only_its_chain(finished_run, tmp_path, experiment, steps, also):
@@ -109,11 +116,18 @@ def test_a_new_step_count_reruns_only_its_chain(finished_run, tmp_path, experime
 
 LIBRARY_EDITS = {
     # module -> the rules whose jobs must go stale (every job of them), and no others
-    "plots.py": {"figure", "steps_figure", "comparison_figure", "start_figure"},
-    "learn.py": {"train", "sample_learned"},
+    "plots.py": {"figure", "steps_figure", "comparison_figure", "start_figure", "memorisation_figure"},
+    "learn.py": {
+        "train",
+        "sample_learned",
+        "memorisation_train",
+        "memorisation_study",
+        "memorisation_figure",
+    },
     # sampling jobs score their samples: they run metrics.py too
     "metrics.py": {"sample_analytic", "sample_learned", "sample_reference", "noise_floor", "metrics_table"}
-    | {"figure", "steps_figure", "comparison_figure", "start_study", "start_figure"},
+    | {"figure", "steps_figure", "comparison_figure", "start_study", "start_figure"}
+    | {"memorisation_study", "memorisation_figure"},
 }
 
 
@@ -153,12 +167,15 @@ def test_editing_the_library_reruns_exactly_the_jobs_it_runs(finished_run, tmp_p
 def test_same_config_gives_the_same_learned_samples(finished_run):
     """Retraining from scratch and resampling reproduces the files bit for bit (CPU)."""
     workdir, config = finished_run
-    target = "results/samples/roll/ddpm-10.npy"
-    before = np.load(workdir / target)
+    target = "results/runs/roll/ddpm.npz"
+    before = arrays_in(workdir / target)
     model = network.read(workdir / "results/models/roll/denoiser.npz").state
     # the target before --forcerun, which takes a list and would swallow it
     snakemake(workdir, "--cores", "2", target, "--forcerun", "train", config=config)
-    np.testing.assert_array_equal(np.load(workdir / target), before)
+    after = arrays_in(workdir / target)
+    assert after.keys() == before.keys()
+    for key, x in before.items():
+        np.testing.assert_array_equal(after[key], x)
     after = network.read(workdir / "results/models/roll/denoiser.npz").state
     assert after.keys() == model.keys()
     for key in model:

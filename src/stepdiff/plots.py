@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import os
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
+import scipy  # noqa: E402  scipy.stats (0.4 s to import) loads on first use: the 1-D histograms
 
 from . import process  # noqa: E402
-from .config import parse_label  # noqa: E402
+from .config import parse_label, run_label, run_of  # noqa: E402
 from .data import from_config, rng_for  # noqa: E402
 from .metrics import mixture_cdf  # noqa: E402
 from .sampling import gaussian_law  # noqa: E402
-
-
-def _run_of(path):
-    """(label, steps) from a ``.../{label}-{steps}.npy`` path."""
-    label, steps = os.path.basename(path)[:-4].rsplit("-", 1)
-    return label, int(steps)
 
 
 def _save(fig, path):
@@ -51,7 +43,7 @@ def histogram_figure(dist, proc, t_min, samples, name):
     that the sampler's affine steps imply (MATH.md section 6)."""
     fig, axes = plt.subplots(1, len(samples), figsize=(5 * len(samples), 3.8), squeeze=False)
     for ax, (path, x) in zip(axes[0], samples.items()):
-        label, steps = _run_of(path)
+        label, steps = run_of(path)
         grid = np.linspace(x.min() - 0.5, x.max() + 0.5, 400)
         data_pdf = np.gradient(mixture_cdf(dist)(grid), grid)
         ax.hist(x[:, 0], bins=120, density=True, alpha=0.5, label=f"{len(x)} samples")
@@ -59,7 +51,11 @@ def histogram_figure(dist, proc, t_min, samples, name):
         if len(dist.means) == 1:
             m, s = gaussian_law(dist.means[0, 0], dist.stds[0], proc, label, steps, t_min)
             ax.plot(
-                grid, stats.norm(m, s).pdf(grid), "r--", lw=1.5, label=f"exact output N({m:.3f}, {s:.3f}²)"
+                grid,
+                scipy.stats.norm(m, s).pdf(grid),
+                "r--",
+                lw=1.5,
+                label=f"exact output N({m:.3f}, {s:.3f}²)",
             )
         ax.set(title=f"{name}: {label.upper()}, {steps} steps", xlabel="x")
         ax.legend(fontsize=8)
@@ -73,7 +69,7 @@ def trajectories_figure(dist, trajectories, name):
     fig, axes = plt.subplots(1, len(trajectories), figsize=(6 * len(trajectories), 6), squeeze=False)
     colours = plt.get_cmap("tab10")
     for ax, (path, traj) in zip(axes[0], trajectories.items()):
-        label, steps = _run_of(path)
+        label, steps = run_of(path)
         end = traj[-1]
         nearest = np.argmin(((end[:, None, :] - dist.means[None]) ** 2).sum(-1), axis=1)
         if dist.dim == 1:  # plot x against the step, so that 1-D paths are visible
@@ -102,9 +98,9 @@ def scatter_figure(train, samples, loss, name, source=None, trajectories=None):
     n_show = len(next(iter(samples.values())))
     panels = [] if source is None else [("source (t = 1)", source, None)]
     panels += [("training data", train[:n_show], None)]
-    paths = {_run_of(p): t for p, t in (trajectories or {}).items()} if source is not None else {}
+    paths = {run_of(p): t for p, t in (trajectories or {}).items()} if source is not None else {}
     for p, x in samples.items():
-        label, steps = _run_of(p)
+        label, steps = run_of(p)
         panels.append((f"{label.upper()}, {steps} steps", x, paths.get((label, steps))))
     n = len(panels) + (loss is not None)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.2))
@@ -272,5 +268,71 @@ def start_figure(rows, tables, sigmas, spec, name, path):
     ax.set_title(f"{name}: {steps}; the floor of a deterministic sampler is its start", fontsize=10)
     _distance_scale(ax, "energy")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def memorisation_figure(table, samples, train, name, path):
+    """Memorised fraction and energy distance against the training-set size N,
+    ideal and learned, for each sampler, with a fresh draw of the data as the
+    chance level and floor; and the first sampler's samples over the training
+    points for the smallest and the largest N."""
+    from .memorisation import crossing
+
+    runs = table[table["denoiser"] != "data"]
+    labels = list(dict.fromkeys(zip(runs["sampler"], runs["grid"], runs["steps"])))
+    data = table[table["denoiser"] == "data"].pivot_table(index="size", columns="metric", values="value")
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.4))
+    for i, ((sampler, grid, steps), style) in enumerate(zip(labels, ("-", "--", ":", "-."))):
+        run = runs[(runs["sampler"] == sampler) & (runs["grid"] == grid) & (runs["steps"] == steps)]
+        for denoiser, marker, colour in (("ideal", "o", "C0"), ("learned", "s", "C3")):
+            part = run[run["denoiser"] == denoiser].pivot_table(
+                index="size", columns="metric", values="value"
+            )
+            text = f"{denoiser}, {run_label(sampler, grid)} {steps}"
+            axes[0].plot(part.index, part["memorised"], style, marker=marker, color=colour, label=text)
+            axes[1].errorbar(
+                part.index,
+                part["energy"],
+                yerr=part["energy_se"],
+                fmt=style,
+                marker=marker,
+                color=colour,
+                capsize=3,
+            )
+            if denoiser == "learned" and (n := crossing(part.index, part["memorised"])):
+                axes[0].axvline(n, color=colour, ls=style, lw=0.8, alpha=0.6)
+                axes[0].annotate(f" N = {n:.0f}", (n, 0.56 + 0.06 * i), color=colour, fontsize=8)
+    axes[0].plot(data.index, data["memorised"], "k:", label="fresh data (chance level)")
+    axes[0].axhline(0.5, color="grey", lw=0.6)
+    axes[0].set(xscale="log", ylim=(-0.02, 1.02), xlabel="training points N", ylabel="fraction memorised")
+    axes[0].set_title("memorised: |x - NN1| < |x - NN2| / 3", fontsize=10)
+    axes[0].legend(fontsize=7)
+    floor = data["energy"].abs().max()
+    axes[1].axhspan(-floor, floor, color="grey", alpha=0.25, label="noise floor")
+    axes[1].set(xscale="log", xlabel="training points N", ylabel="energy distance to held-out data")
+    axes[1].set_title("does it learn the distribution?", fontsize=10)
+    _distance_scale(axes[1], "energy")
+    sizes = sorted(runs["size"].unique())
+    sampler, grid, steps = labels[0]
+    for ax, size in zip(axes[2:], (sizes[0], sizes[-1])):
+        few = size < 100  # few training points: hollow rings that show the ideal samples inside
+        ax.scatter(
+            *train[:size].T,
+            s=70 if few else 1,
+            facecolors="none" if few else "0.6",
+            edgecolors="k" if few else "0.6",
+            lw=0.8,
+            label="training points",
+            zorder=1,
+        )
+        for denoiser, colour, dot in (("ideal", "C0", 8), ("learned", "C3", 3)):
+            x = samples[f"{denoiser}-n{size}-{run_label(sampler, grid)}-{steps}"]
+            ax.scatter(
+                x[:, 0], x[:, 1], s=dot, alpha=0.6, color=colour, label=f"{denoiser} samples", zorder=2
+            )
+        ax.set(aspect="equal", title=f"N = {size} ({run_label(sampler, grid)}, {steps} steps)")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{name}: when does the network copy its training set?", fontsize=11)
     fig.tight_layout()
     _save(fig, path)

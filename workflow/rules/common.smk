@@ -14,6 +14,7 @@ from stepdiff.config import (
     job_params,
     label_pattern,
     sampler_runs,
+    sweeps,
     final_runs,
     reference_runs,
 )
@@ -24,6 +25,7 @@ check_config(config)
 EXP = config["experiments"]
 COMPARISONS = config.get("comparisons", {})
 STARTS = config.get("starts", {})
+MEMO = config.get("memorisation", {})
 LEARNED = [e for e in EXP if is_learned(EXP[e])]
 ANALYTIC = [e for e in EXP if e not in LEARNED]
 
@@ -38,7 +40,7 @@ wildcard_constraints:
     sampler=label_pattern(),
     steps=r"[1-9][0-9]*",
     comparison=alternatives(COMPARISONS),
-    study=alternatives(STARTS),
+    study=alternatives([*STARTS, *MEMO]),
 
 
 def run_files(pattern, experiment, runs=None):
@@ -49,10 +51,21 @@ def run_files(pattern, experiment, runs=None):
     ]
 
 
+def sweep_files(pattern, experiment, labels=None):
+    """One file per sampler label (a sampling job runs the label's sweep)."""
+    labels = sweeps(EXP[experiment]) if labels is None else labels
+    return [pattern.format(experiment=experiment, sampler=label) for label in labels]
+
+
+def sweep_steps(wildcards):
+    """The step counts of one sampling job's sweep."""
+    return sweeps(EXP[wildcards.experiment])[wildcards.sampler]
+
+
 def evaluation_files(wildcards):
     e = wildcards.experiment
-    return run_files(
-        "results/metrics/{experiment}/samples/{sampler}-{steps}.csv", e
+    return sweep_files(
+        "results/metrics/{experiment}/samples/{sampler}.csv", e
     ) + run_files(
         "results/metrics/{experiment}/reference/{sampler}-{steps}.csv",
         e,
@@ -62,22 +75,17 @@ def evaluation_files(wildcards):
 
 def figure_inputs(wildcards):
     e = wildcards.experiment
-    runs = final_runs(EXP[e], uniform_only=True)
+    labels = dict(final_runs(EXP[e], uniform_only=True))
     inputs = {
         "train": f"results/data/{e}/train.npy",
-        "samples": run_files(
-            "results/samples/{experiment}/{sampler}-{steps}.npy", e, runs
-        ),
-        "trajectories": run_files(
-            "results/trajectories/{experiment}/{sampler}-{steps}.npy", e, runs
-        ),
+        "runs": sweep_files("results/runs/{experiment}/{sampler}.npz", e, labels),
     }
     if e in LEARNED:
         inputs["loss"] = f"results/models/{e}/loss.csv"
     return inputs
 
 
-def sweeps():
+def swept():
     """Experiments with more than one step count for some sampler."""
     return [e for e in EXP if len({steps for _, steps in sampler_runs(EXP[e])}) > 1]
 
@@ -91,10 +99,37 @@ def all_targets():
             e,
             reference_runs(EXP[e]),
         )
-    targets += [f"results/figures/{e}_steps.jpg" for e in sweeps()]
+    targets += [f"results/figures/{e}_steps.jpg" for e in swept()]
     targets += [f"results/figures/{c}.jpg" for c in COMPARISONS]
     targets += [f"results/figures/{s}.jpg" for s in STARTS]
+    targets += [f"results/figures/{s}.jpg" for s in MEMO]
     return targets
+
+
+def final_steps(wildcards):
+    """The figure's runs: each shown label at its largest step count."""
+    return dict(final_runs(EXP[wildcards.experiment], uniform_only=True))
+
+
+def memo_spec(wildcards):
+    return canonical(MEMO[wildcards.study])
+
+
+def memo_settings(job):
+    """A memorisation study's params for a job it shares with experiments
+    (make_data, train): the same keys (``JOB_KEYS``), read from the study."""
+
+    def params(wildcards):
+        return job_params(job, MEMO[wildcards.study])
+
+    return params
+
+
+def memo_models(wildcards):
+    return [
+        f"results/models/{wildcards.study}/n{size}/denoiser.npz"
+        for size in MEMO[wildcards.study]["sizes"]
+    ]
 
 
 def start_spec(wildcards):

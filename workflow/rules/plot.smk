@@ -27,6 +27,7 @@ rule figure:
         runtime=5,
     params:
         exp=settings("figure"),
+        shown=final_steps,
         code=code("figure.py"),
     script:
         "../scripts/figure.py"
@@ -94,6 +95,8 @@ rule start_study:
         "results/logs/start_study/{study}.log",
     benchmark:
         "results/benchmarks/start_study/{study}.tsv"
+    wildcard_constraints:
+        study=alternatives(STARTS),
     conda:
         "../../envs/numpy.yaml"
     resources:
@@ -122,6 +125,8 @@ rule start_figure:
         "results/logs/start_figure/{study}.log",
     benchmark:
         "results/benchmarks/start_figure/{study}.tsv"
+    wildcard_constraints:
+        study=alternatives(STARTS),
     conda:
         "../../envs/numpy.yaml"
     resources:

@@ -1,0 +1,82 @@
+"""Memorisation (MATH.md section 11): does a sampler return its training points?
+
+A study trains a network on the first ``N`` points of one draw of the data,
+for each ``N`` in its ``sizes`` (nested training sets: only ``N`` changes),
+and samples it and the ideal denoiser of the same ``N`` points (their
+point-mass mixture, whose samples land on training points as ``t -> 0``)
+from the same starts. Only numpy and scipy here: jobs start fast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import process, sampling
+from .config import SAMPLERS, parse_label, sampler_runs
+from .data import from_config, point_masses, rng_for
+from .metrics import energy_distance_se, nn_median_se, self_distances
+
+RATIO = 3.0  # memorised: |x - NN1| < |x - NN2| / RATIO (Gu et al. 2023)
+
+
+def nearest_two(x, points):
+    """Distances from each row of ``x`` to its nearest and second-nearest ``points``."""
+    from scipy.spatial import cKDTree  # only this job kind needs a tree
+
+    d, _ = cKDTree(points).query(x, k=2)
+    return d[:, 0], d[:, 1]
+
+
+def memorised(x, train) -> float:
+    """The fraction of samples ``x`` that copy a training point: closer to
+    their nearest training point than a third of the way to the second."""
+    d1, d2 = nearest_two(np.asarray(x, dtype=float), np.asarray(train, dtype=float))
+    return float(np.mean(d1 < d2 / RATIO))
+
+
+COLUMNS = ("size", "sampler", "grid", "steps", "nfe", "denoiser", "n", "metric", "value")
+
+
+def study_rows(spec: dict, name: str, train, test, networks: dict) -> tuple[list[dict], dict]:
+    """Every run of a study: for each training-set size ``N`` and sampler run,
+    the ideal denoiser of ``train[:N]`` and the network ``networks[N]``, both
+    from the same starts and noise; and a fresh draw of the data (``denoiser
+    = data``: the metrics' chance level and floor). Returns table rows
+    (``COLUMNS``: memorised fraction, energy distance to ``test`` with its
+    standard error, nearest-neighbour distance to ``test``) and the samples,
+    keyed ``{denoiser}-n{N}-{label}-{steps}``."""
+    proc, n = process.Diffusion(float(spec["sigma"])), spec["n_samples"]
+    t_min = spec["model"]["t_min"]  # ideal and learned runs share the network's grid
+    fresh = from_config(spec["data"]).sample(n, rng_for(spec["seed"], name, "fresh"))
+    rows, samples, test_self = [], {}, self_distances(test)
+
+    def add(run, x):
+        energy, se = energy_distance_se(x, test, test_self)
+        values = {"memorised": memorised(x, train[: run[0]]), "energy": energy, "energy_se": se}
+        values["nn_median"], values["nn_median_se"] = nn_median_se(x, test)
+        rows.extend(dict(zip(COLUMNS, (*run, metric, value))) for metric, value in values.items())
+
+    for size in spec["sizes"]:
+        add((size, "none", "none", 0, 0, "data", n), fresh)
+        ideal = process.exact_denoiser(proc, point_masses(train[:size]))
+        for label, steps in sampler_runs(spec):
+            x1 = proc.source(n, train.shape[1], rng_for(spec["seed"], name, "start", label, steps))
+            for kind, denoiser in (("ideal", ideal), ("learned", networks[size])):
+                noise = rng_for(spec["seed"], name, "noise", label, steps)
+                x = sampling.run(denoiser, proc, label, steps, x1, noise, t_min)
+                sampler, grid = parse_label(label)
+                add((size, sampler, grid, steps, SAMPLERS[sampler].nfe(steps), kind, n), x)
+                samples[f"{kind}-n{size}-{label}-{steps}"] = x
+    return rows, samples
+
+
+def crossing(sizes, fractions, level=0.5):
+    """The training-set size where the memorised fraction falls through
+    ``level``, interpolated linearly in log N between the sizes around it;
+    None when it never does."""
+    order = np.argsort(sizes)
+    n, f = np.log(np.asarray(sizes, dtype=float)[order]), np.asarray(fractions, dtype=float)[order]
+    for i in range(len(n) - 1):
+        if f[i] >= level > f[i + 1]:
+            return float(np.exp(n[i] + (f[i] - level) / (f[i] - f[i + 1]) * (n[i + 1] - n[i])))
+    return None

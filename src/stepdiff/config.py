@@ -109,6 +109,11 @@ def has_exact_denoiser(exp: dict) -> bool:
     return exp["data"]["kind"] in ("gaussian", "point_masses", "swiss_roll") and gaussian_source
 
 
+def has_noise_floor(exp: dict) -> bool:
+    """Point masses are scored by distances to the masses, which need no floor."""
+    return exp["data"]["kind"] != "point_masses"
+
+
 def has_reference(exp: dict) -> bool:
     """Learned experiments are sampled again with the exact denoiser, where one exists."""
     return is_learned(exp) and has_exact_denoiser(exp)

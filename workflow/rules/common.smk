@@ -10,6 +10,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from stepdiff.config import (
     canonical,
     check_config,
+    has_noise_floor,
     is_learned,
     job_params,
     label_pattern,
@@ -49,6 +50,15 @@ def run_files(pattern, experiment, runs=None):
         pattern.format(experiment=experiment, sampler=label, steps=steps)
         for label, steps in runs
     ]
+
+
+def table_inputs(wildcards):
+    """The runs' metrics, and the noise floor where the experiment has one."""
+    e = wildcards.experiment
+    inputs = {"runs": evaluation_files(wildcards)}
+    if has_noise_floor(EXP[e]):
+        inputs["floor"] = f"results/metrics/{e}/noise_floor.csv"
+    return inputs
 
 
 def sweep_files(pattern, experiment, labels=None):
@@ -123,13 +133,6 @@ def memo_settings(job):
         return job_params(job, MEMO[wildcards.study])
 
     return params
-
-
-def memo_models(wildcards):
-    return [
-        f"results/models/{wildcards.study}/n{size}/denoiser.npz"
-        for size in MEMO[wildcards.study]["sizes"]
-    ]
 
 
 def start_spec(wildcards):

@@ -23,8 +23,7 @@ rule noise_floor:
 rule metrics_table:
     """One long table per experiment: every run, metric and noise floor."""
     input:
-        runs=evaluation_files,
-        floor="results/metrics/{experiment}/noise_floor.csv",
+        unpack(table_inputs),
     output:
         report(
             "results/metrics/{experiment}.csv",

@@ -26,19 +26,19 @@ rule memorisation_data:
 
 
 rule memorisation_train:
-    """exp3's network and recipe, fitted to the first {size} points."""
+    """exp3's network and recipe, fitted to the first N points for each N in
+    sizes, one after the other: one torch start-up, and no more jobs on the
+    cores than they have (each network is a few seconds)."""
     input:
         "results/data/{study}/train.npy",
     output:
-        model="results/models/{study}/n{size}/denoiser.npz",
-        loss="results/models/{study}/n{size}/loss.csv",
+        directory("results/models/{study}"),
     log:
-        "results/logs/train/{study}/n{size}.log",
+        "results/logs/train/{study}.log",
     benchmark:
-        "results/benchmarks/train/{study}/n{size}.tsv"
+        "results/benchmarks/train/{study}.tsv"
     wildcard_constraints:
         study=alternatives(MEMO),
-        size=r"[1-9][0-9]*",
     priority: 10
     conda:
         "../../envs/torch.yaml"
@@ -48,10 +48,10 @@ rule memorisation_train:
         runtime=30,
     params:
         exp=memo_settings("train"),
-        size=lambda wildcards: int(wildcards.size),
-        code=code("train.py"),
+        sizes=lambda wildcards: MEMO[wildcards.study]["sizes"],
+        code=code("memorisation_train.py"),
     script:
-        "../scripts/train.py"
+        "../scripts/memorisation_train.py"
 
 
 rule memorisation_study:
@@ -60,7 +60,7 @@ rule memorisation_study:
     input:
         train="results/data/{study}/train.npy",
         test="results/data/{study}/test.npy",
-        models=memo_models,
+        models="results/models/{study}",
     output:
         metrics="results/metrics/memorisation/{study}.csv",
         samples="results/runs/{study}.npz",

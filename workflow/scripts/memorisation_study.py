@@ -9,7 +9,7 @@ from stepdiff.memorisation import COLUMNS, study_rows
 sm = snakemake
 log = log_to(sm.log[0])
 spec = sm.params.spec
-networks = {size: network.load(path) for size, path in zip(spec["sizes"], sm.input.models)}
+networks = {size: network.load(f"{sm.input.models}/n{size}/denoiser.npz") for size in spec["sizes"]}
 train, test = np.load(sm.input.train), np.load(sm.input.test)
 rows, samples = study_rows(spec, sm.wildcards.study, train, test, networks)
 save_arrays(sm.output.samples, samples)

@@ -10,8 +10,6 @@ from stepdiff.io import log_to, save_csv
 sm = snakemake
 log = log_to(sm.log[0])
 torch.set_num_threads(sm.threads)
-# the experiment's training set, or a memorisation study's first `size` points
-x0 = np.load(sm.input[0])[: getattr(sm.params, "size", None)]
-model, losses = learn.fit(sm.params.exp, sm.wildcards[0], x0, log=log.info)
+model, losses = learn.fit(sm.params.exp, sm.wildcards.experiment, np.load(sm.input[0]), log=log.info)
 save_csv(sm.output.loss, pd.DataFrame({"step": np.arange(1, len(losses) + 1), "loss": losses}))
 learn.save(model, sm.output.model, sm.params.exp)

@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO, load_test_config
 from snakemake.utils import validate
 
-from stepdiff import config, experiment, grids, metrics, provenance
+from stepdiff import config, data, experiment, grids, metrics, process, provenance
 from stepdiff.config import ConfigError, job_params
 
 
@@ -236,6 +236,21 @@ def test_a_start_study_shows_the_start_mismatch():
     prior, p1 = rows["prior"], rows["p1"]
     assert prior["energy"] - p1["energy"] > 5 * np.hypot(prior["energy_se"], p1["energy_se"])
     assert set(rows) == {"prior", "p1", "floor"} and np.isnan(rows["floor"]["sigma"])
+    # a study's network runs from the prior's own draw: the exact denoiser as
+    # the "network" reproduces the prior row exactly
+    exact = process.exact_denoiser(process.Diffusion(1.0), data.from_config(spec["data"]))
+    rows = {r["start"]: r for r in metrics.start_rows(spec, "s", {1.0: exact})}
+    assert {k: v for k, v in rows["learned"].items() if k != "start"} == {
+        k: v for k, v in rows["prior"].items() if k != "start"
+    }
+
+
+def test_a_start_study_trains_each_network_down_to_its_grid():
+    spec = {"sigmas": [1, 10], "sigma_min": 0.002, "seed": 3, "model": {"steps": 5, "t_min": 0.5}}
+    nets = config.start_networks(spec)
+    assert list(nets) == ["sigma1", "sigma10"]
+    assert nets["sigma10"] == {"model": {"steps": 5, "t_min": pytest.approx(4e-8)}, "seed": 3, "sigma": 10}
+    assert config.start_networks({"sigmas": [1], "sigma_min": 0.002, "seed": 3}) == {}  # no model section
 
 
 @pytest.mark.parametrize(

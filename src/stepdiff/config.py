@@ -227,6 +227,28 @@ def check_trained_range(exp: dict, key: str) -> None:
                 )
 
 
+def start_key(sigma) -> str:
+    """The folder of a start study's network at noise scale ``sigma``."""
+    return f"sigma{sigma:g}"
+
+
+def start_networks(spec: dict) -> dict:
+    """A start study's networks, as ``{start_key(sigma): train-job params}``: its ``model``
+    section at each of its sigmas, trained down to the noise level
+    ``sigma_min`` where its grids stop refining (``t_min = (sigma_min /
+    sigma)^2``). Empty without a ``model`` section."""
+    if "model" not in spec:
+        return {}
+    return {
+        start_key(sigma): {
+            "model": {**spec["model"], "t_min": (spec["sigma_min"] / sigma) ** 2},
+            "seed": spec["seed"],
+            "sigma": sigma,
+        }
+        for sigma in spec["sigmas"]
+    }
+
+
 def job_seed(seed: int, *keys) -> list[int]:
     """Entropy for ``numpy.random.default_rng``: the config seed plus stable
     hashes of the job's wildcards, so a job's draws do not depend on which

@@ -11,6 +11,7 @@ still ``E[x0 | x_t]``.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import torch
@@ -131,6 +132,18 @@ def load(path, arch: dict | None = None, device="cpu") -> Denoiser:
     model = Denoiser(**saved.arch, process=saved.process, sigma_data=saved.sigma_data)
     model.load_state_dict({name: torch.tensor(a) for name, a in saved.state.items()})
     return model.to(pick_device(device)).eval()
+
+
+def fit_each(runs, name: str, out, log=print):
+    """A study's networks: for each ``(key, exp, x0)`` of ``runs``, :func:`fit`
+    ``exp``'s model section to ``x0`` and save it as ``{out}/{key}/denoiser.npz``.
+    Every network gets the study's torch seed (``name``): only what the
+    study varies (the data, or the noise scale) changes between them."""
+    for key, exp, x0 in runs:
+        model, losses = fit(exp, name, x0, log=log)
+        os.makedirs(f"{out}/{key}", exist_ok=True)
+        save(model, f"{out}/{key}/denoiser.npz", exp)
+        log(f"{key}: final loss {losses[-50:].mean():.4f}")
 
 
 def fit(exp: dict, name: str, x0, log=print):

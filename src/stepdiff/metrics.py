@@ -260,13 +260,15 @@ def floor_rows(exp, name, test) -> list[dict]:
 START_COLUMNS = ("sigma", "start", "n", "energy", "energy_se", "nn_median")
 
 
-def start_rows(spec: dict, name: str) -> list[dict]:
+def start_rows(spec: dict, name: str, networks=None) -> list[dict]:
     """A start study (MATH.md section 10): for each noise scale ``sigma``, the
     sampler with the exact denoiser of the data, started from ``N(0, sigma^2)``
     (the usual start) and from the true ``p_1`` (data plus noise: no start
     mismatch), scored against one held-out draw; and the noise floor (a fresh
     draw of the data, ``start = floor``). Both starts of one sigma share their
-    noise draw, so their difference is the start's alone."""
+    noise draw, so their difference is the start's alone; ``networks``
+    (``{sigma: denoiser}``) run from the same N(0, sigma^2) draw
+    (``start = learned``)."""
     dist, n = from_config(spec["data"]), spec["n_samples"]
     test = dist.sample(5000, rng_for(spec["seed"], name, "test"))
     rows = []
@@ -283,5 +285,11 @@ def start_rows(spec: dict, name: str) -> list[dict]:
         data = dist.sample(n, rng_for(spec["seed"], name, "p1", sigma))
         for start, x1 in (("prior", noise), ("p1", data + noise)):
             add(sigma, start, sampling.run(denoiser, proc, spec["sampler"], spec["steps"], x1, t_min=t_min))
+        if networks:
+            add(
+                sigma,
+                "learned",
+                sampling.run(networks[sigma], proc, spec["sampler"], spec["steps"], noise, t_min=t_min),
+            )
     add(float("nan"), "floor", dist.sample(n, rng_for(spec["seed"], name, "floor")))
     return rows

@@ -246,9 +246,13 @@ def start_figure(rows, tables, sigmas, spec, name, path):
     for start, style, text in (
         ("prior", "o-", "exact denoiser, from N(0, sigma²)"),
         ("p1", "s--", "exact, from p_1"),
+        ("learned", "^:", "the study's network, from N(0, sigma²)"),
     ):
         part = rows[rows["start"] == start].sort_values("sigma")
-        ax.errorbar(part["sigma"], part["energy"], yerr=part["energy_se"], fmt=style, capsize=3, label=text)
+        if len(part):
+            ax.errorbar(
+                part["sigma"], part["energy"], yerr=part["energy_se"], fmt=style, capsize=3, label=text
+            )
     if learned:
         sig = sorted(learned)
         ax.errorbar(

@@ -15,6 +15,7 @@ from stepdiff.config import (
     job_params,
     label_pattern,
     sampler_runs,
+    start_networks,
     sweeps,
     final_runs,
     reference_runs,
@@ -137,6 +138,13 @@ def memo_settings(job):
 
 def start_spec(wildcards):
     return canonical(STARTS[wildcards.study])
+
+
+def start_models(wildcards):
+    """The study's own networks, where it has a model section."""
+    if "model" in STARTS[wildcards.study]:
+        return {"models": f"results/models/{wildcards.study}"}
+    return {}
 
 
 def start_learned(wildcards):

@@ -88,7 +88,10 @@ rule comparison_figure:
 
 
 rule start_study:
-    """The start study's runs with the exact denoiser: N(0, sigma^2) against p_1."""
+    """The start study's runs with the exact denoiser, N(0, sigma^2) against p_1,
+    and with its own networks (if it has a model section)."""
+    input:
+        unpack(start_models),
     output:
         "results/metrics/starts/{study}.csv",
     log:

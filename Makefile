@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-CORES ?= 4
+CORES ?= all
 
 .PHONY: run test lint slurm-deps docs bench clean
 

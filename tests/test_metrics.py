@@ -80,6 +80,9 @@ def test_one_d_scores_against_the_exact_law():
     test = dist.sample(n, np.random.default_rng(4))
     out = metrics.evaluate(dist, x, test, Diffusion(sigma), "ddim", 20)
     assert out["ks_exact"] < 1.63 / np.sqrt(n)
+    # the moments' standard errors: the sample sits on the exact law within 4 of them
+    assert abs(out["mean"] - mean) < 4 * out["mean_se"] and abs(out["std"] - std) < 4 * out["std_se"]
+    assert out["mean_se"] == pytest.approx(std / np.sqrt(n), rel=0.02)
     assert out["ks_data"] > 10 / np.sqrt(n)  # DDIM at 20 steps is far from the data
     assert out["exact_mean"] == pytest.approx(mean) and out["exact_std"] == pytest.approx(std)
     floor = metrics.noise_floor(dist, dist.sample(n, np.random.default_rng(5)), test)

@@ -148,9 +148,14 @@ def score(dist, x, test, test_self=None):
             out[f"frac_at_mass_{i}"] = float(np.mean(d[:, i] < MASS_TOL))
         return out
     if x.shape[1] == 1:
+        std, n = float(x.std(ddof=1)), len(x)
         return {
             "mean": float(x.mean()),
-            "std": float(x.std(ddof=1)),
+            "mean_se": std / np.sqrt(n),
+            "std": std,
+            "std_se": std / np.sqrt(2 * (n - 1)),  # exact for Gaussian samples, as exp0's are
+            # ks_data and w1_data: judged against their noise floor (the KS
+            # statistic's null law is known: 1.63 / sqrt(n) at 1%)
             "ks_data": scipy.stats.kstest(x[:, 0], mixture_cdf(dist)).statistic,
             "w1_data": scipy.stats.wasserstein_distance(x[:, 0], test[:, 0]),
         }
@@ -209,7 +214,7 @@ def noise_floor(dist, fresh, test):
     if is_point_masses(dist):
         return {}
     floor = score(dist, fresh, test)
-    for k in ("mean", "std", "energy_se", "sw2_se", "nn_median_se"):
+    for k in ("mean", "std", "mean_se", "std_se", "energy_se", "sw2_se", "nn_median_se"):
         floor.pop(k, None)
     for alias, source in FLOOR_ALIAS.items():
         if source in floor:

@@ -10,6 +10,7 @@ from the same starts. Only numpy and scipy here: jobs start fast.
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from . import process, sampling
 from .config import SAMPLERS, parse_label, sampler_runs
@@ -21,8 +22,6 @@ RATIO = 3.0  # memorised: |x - NN1| < |x - NN2| / RATIO (Gu et al. 2023)
 
 def nearest_two(x, points):
     """Distances from each row of ``x`` to its nearest and second-nearest ``points``."""
-    from scipy.spatial import cKDTree  # only this job kind needs a tree
-
     d, _ = cKDTree(points).query(x, k=2)
     return d[:, 0], d[:, 1]
 
@@ -60,11 +59,11 @@ def study_rows(spec: dict, name: str, train, test, networks: dict) -> tuple[list
         add((size, "none", "none", 0, 0, "data", n), fresh)
         ideal = process.exact_denoiser(proc, point_masses(train[:size]))
         for label, steps in sampler_runs(spec):
+            sampler, grid = parse_label(label)
             x1 = proc.source(n, train.shape[1], rng_for(spec["seed"], name, "start", label, steps))
             for kind, denoiser in (("ideal", ideal), ("learned", networks[size])):
                 noise = rng_for(spec["seed"], name, "noise", label, steps)
                 x = sampling.run(denoiser, proc, label, steps, x1, noise, t_min)
-                sampler, grid = parse_label(label)
                 add((size, sampler, grid, steps, SAMPLERS[sampler].nfe(steps), kind, n), x)
                 samples[f"{kind}-n{size}-{label}-{steps}"] = x
     return rows, samples

@@ -13,6 +13,7 @@ import scipy  # noqa: E402  scipy.stats (0.4 s to import) loads on first use: th
 from . import process  # noqa: E402
 from .config import parse_label, run_label, run_of  # noqa: E402
 from .data import from_config, rng_for  # noqa: E402
+from .memorisation import crossing  # noqa: E402
 from .metrics import mixture_cdf  # noqa: E402
 from .sampling import gaussian_law  # noqa: E402
 
@@ -281,8 +282,6 @@ def memorisation_figure(table, samples, train, name, path):
     ideal and learned, for each sampler, with a fresh draw of the data as the
     chance level and floor; and the first sampler's samples over the training
     points for the smallest and the largest N."""
-    from .memorisation import crossing
-
     runs = table[table["denoiser"] != "data"]
     labels = list(dict.fromkeys(zip(runs["sampler"], runs["grid"], runs["steps"])))
     data = table[table["denoiser"] == "data"].pivot_table(index="size", columns="metric", values="value")

@@ -86,10 +86,11 @@ def evaluation_files(wildcards):
 
 def figure_inputs(wildcards):
     e = wildcards.experiment
-    labels = dict(final_runs(EXP[e], uniform_only=True))
     inputs = {
         "train": f"results/data/{e}/train.npy",
-        "runs": sweep_files("results/runs/{experiment}/{sampler}.npz", e, labels),
+        "runs": sweep_files(
+            "results/runs/{experiment}/{sampler}.npz", e, final_steps(wildcards)
+        ),
     }
     if e in LEARNED:
         inputs["loss"] = f"results/models/{e}/loss.csv"

@@ -114,6 +114,16 @@ def test_a_new_step_count_reruns_only_its_chain(finished_run, tmp_path, experime
     assert planned_jobs(proc) == {**ONE_RUN, **also}
 
 
+def test_a_start_studys_learned_list_redraws_only_its_figure(finished_run, tmp_path):
+    """The experiments beside a start study are the figure's alone: neither
+    its networks nor its runs read them."""
+    workdir, _ = finished_run
+    config = load_test_config()
+    config["starts"]["start"]["learned"] = []
+    proc = snakemake(workdir, "-n", config=write_config(tmp_path / "c.yaml", config))
+    assert planned_jobs(proc) == {"start_figure": 1, "all": 1}
+
+
 LIBRARY_EDITS = {
     # module -> the rules whose jobs must go stale (every job of them), and no others
     "plots.py": {"figure", "steps_figure", "comparison_figure", "start_figure", "memorisation_figure"},

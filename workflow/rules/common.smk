@@ -141,6 +141,18 @@ def start_spec(wildcards):
     return canonical(STARTS[wildcards.study])
 
 
+def start_part(*keys):
+    """A params function giving a start study's job only the keys it reads,
+    so that editing another (say the `learned` list, the figure's alone)
+    retrains and reruns nothing."""
+
+    def params(wildcards):
+        spec = STARTS[wildcards.study]
+        return canonical({k: spec[k] for k in keys if k in spec})
+
+    return params
+
+
 def start_models(wildcards):
     """The study's own networks, where it has a model section."""
     if "model" in STARTS[wildcards.study]:

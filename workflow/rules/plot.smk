@@ -106,7 +106,9 @@ rule start_study:
         mem_mb=2000,
         runtime=10,
     params:
-        spec=start_spec,
+        spec=start_part(
+            "data", "sigmas", "sampler", "steps", "n_samples", "seed", "sigma_min"
+        ),
         code=code("start_study.py"),
     script:
         "../scripts/start_study.py"

@@ -45,7 +45,7 @@ rule start_train:
         mem_mb=2000,
         runtime=30,
     params:
-        spec=start_spec,
+        spec=start_part("data", "n_samples", "seed"),
         networks=lambda wildcards: canonical(start_networks(STARTS[wildcards.study])),
         code=code("start_train.py"),
     script:

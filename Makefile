@@ -5,12 +5,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORES ?= all
+# Optional package index for torch alone, e.g. PyTorch's CPU-only wheels on a
+# Linux x86_64 machine without a GPU: make run TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# Empty (the default): torch comes from PyPI with everything else.
+TORCH_INDEX ?=
+TORCH_PIN := $(shell grep -m1 '^torch==' requirements.txt)
 
 .PHONY: run test lint slurm-deps docs bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --quiet --index-url $(TORCH_INDEX) "$(TORCH_PIN)")
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@

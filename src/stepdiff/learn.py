@@ -1,4 +1,4 @@
-"""A learned denoiser: a ReLU MLP that regresses x0 from (x_t, t) (MATH.md section 5).
+"""A learned denoiser: a ReLU MLP that regresses x0 from (x_t, t) (docs/theory.md section 5).
 
 The network is wrapped in the preconditioning of Karras et al. (2022):
 ``D(x, t) = c_skip x + c_out F(c_in x, log sigma_t)``. Inputs and targets of

@@ -1,4 +1,4 @@
-"""Memorisation (MATH.md section 11): does a sampler return its training points?
+"""Memorisation (docs/theory.md section 11): does a sampler return its training points?
 
 A study trains a network on the first ``N`` points of one draw of the data,
 for each ``N`` in its ``sizes`` (nested training sets: only ``N`` changes),

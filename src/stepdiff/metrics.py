@@ -1,4 +1,4 @@
-"""Sample-quality metrics (MATH.md section 7) and the per-run score table.
+"""Sample-quality metrics (docs/theory.md section 7) and the per-run score table.
 
 Each distance is reported next to its noise floor: the same metric between
 two independent draws of the true distribution of the same size.
@@ -180,7 +180,7 @@ def gaussian_w1(m1, s1, m2, s2, n=200_000):
 
 def exact_gaussian_score(dist, x, process, label, steps, t_min=KARRAS_T_MIN):
     """For 1-D Gaussian data the sampler's output law is exactly N(mean, std^2)
-    (MATH.md section 6): its moments, its KS and W1 distances to the data law
+    (docs/theory.md section 6): its moments, its KS and W1 distances to the data law
     (what the measured ``ks_data`` and ``w1_data`` converge to), and the KS
     distance of ``x`` to it."""
     gaussian = isinstance(dist, GaussianMixture) and len(dist.means) == 1 and dist.stds[0] > 0
@@ -266,7 +266,7 @@ START_COLUMNS = ("sigma", "start", "n", "energy", "energy_se", "nn_median")
 
 
 def start_rows(spec: dict, name: str, networks=None) -> list[dict]:
-    """A start study (MATH.md section 10): for each noise scale ``sigma``, the
+    """A start study (docs/theory.md section 10): for each noise scale ``sigma``, the
     sampler with the exact denoiser of the data, started from ``N(0, sigma^2)``
     (the usual start) and from the true ``p_1`` (data plus noise: no start
     mismatch), scored against one held-out draw; and the noise floor (a fresh

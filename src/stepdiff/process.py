@@ -1,10 +1,10 @@
 """Processes: how data ``x0`` becomes ``x_t``, where sampling starts, and the
-ODE that deterministic samplers integrate (DESIGN.md: the process seam).
+ODE that deterministic samplers integrate (docs/design.md: the process seam).
 
 Both processes here are ``x_t = alpha(t) x0 + beta(t) x1`` with ``x1`` drawn
 from a source: the tutorial's diffusion (``alpha = 1``, ``beta = sqrt(t)``,
 source ``N(0, sigma^2 I)``) and the linear flow (``alpha = 1 - t``,
-``beta = t``, any source; MATH.md section 8). A model is always a denoiser
+``beta = t``, any source; docs/theory.md section 8). A model is always a denoiser
 ``D(x, t) = E[x0 | x_t = x]``; the probability-flow ODE of either process is
 
     dx / dtau = (x - D(x, t)) / tau,   tau = sigma sqrt(t) (diffusion), t (flow),
@@ -26,7 +26,7 @@ from . import data
 
 @dataclass(frozen=True)
 class Diffusion:
-    """The tutorial's variance-exploding forward process (MATH.md section 1)."""
+    """The tutorial's variance-exploding forward process (docs/theory.md section 1)."""
 
     sigma: float
     kind = "diffusion"

@@ -14,6 +14,7 @@ CONDA_NAME = {
     "torch": "pytorch",
     "matplotlib": "matplotlib-base",
     "yaml": "pyyaml",
+    "PIL": "pillow",
 }
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stepdiff.io import atomic, save_npy
+from stepdiff.io import Trajectories, atomic, load_run, save_npy, save_runs
 
 
 def test_failed_write_leaves_nothing(tmp_path):
@@ -20,3 +20,34 @@ def test_save_npy_round_trip_is_float64(tmp_path):
     loaded = np.load(target)
     assert loaded.dtype == np.float64 and loaded.tolist() == [[0, 1], [2, 3]]
     assert [p.name for p in tmp_path.iterdir()] == ["x.npy"]
+
+
+def test_sweep_file_round_trip(tmp_path):
+    """save_runs/load_run: samples, the saved rows (integers again) and both
+    path arrays of each step count; the names of the arrays in the file."""
+    rng = np.random.default_rng(0)
+    runs = {}
+    for steps, rows in ((5, np.arange(6)), (1000, np.array([0, 96, 500, 999, 1000]))):
+        cloud = rng.standard_normal((len(rows), 30, 2))
+        runs[steps] = (rng.standard_normal((40, 2)), Trajectories(rows, cloud[:, :4], cloud))
+    target = tmp_path / "ddim.npz"
+    save_runs(target, runs)
+    with np.load(target) as saved:
+        assert sorted(saved.files) == sorted(
+            f"{name}-{steps}" for steps in runs for name in ("samples", "rows", "trajectories", "cloud")
+        )
+    for steps, (x, record) in runs.items():
+        loaded_x, loaded = load_run(target, steps)
+        np.testing.assert_array_equal(loaded_x, x)
+        assert loaded.rows.dtype.kind == "i" and loaded.rows.tolist() == record.rows.tolist()
+        assert loaded.rows[0] == 0 and loaded.rows[-1] == steps  # t = 1 and t = 0
+        np.testing.assert_array_equal(loaded.paths, record.paths)
+        np.testing.assert_array_equal(loaded.cloud, record.cloud)
+    assert [p.name for p in tmp_path.iterdir()] == ["ddim.npz"]
+
+
+def test_old_sweep_layout_is_named(tmp_path):
+    target = tmp_path / "old.npz"
+    np.savez(target, **{"samples-5": np.zeros((3, 2)), "trajectories-5": np.zeros((6, 3, 2))})
+    with pytest.raises(ValueError, match="rows-5.*rerun"):
+        load_run(target, 5)

@@ -23,11 +23,14 @@ def test_outputs_follow_the_contract(finished_run):
     dims = {"gauss": 1, "point": 1, "pair": 2, "roll": 2, "flow": 2, "ring": 2}
     for name, exp in config["experiments"].items():
         for label, steps in sampler_runs(exp):
-            x, path = load_run(res / f"runs/{name}/{label}.npz", steps)
+            x, record = load_run(res / f"runs/{name}/{label}.npz", steps)
             assert x.dtype == np.float64 and x.shape == (exp["n_samples"], dims[name])
-            k = min(exp.get("n_trajectories", 50), exp["n_samples"])
-            assert path.shape == (steps + 1, k, dims[name])
-            np.testing.assert_array_equal(path[-1], x[:k])  # last row: the final samples
+            k, cloud = min(exp.get("n_trajectories", 50), exp["n_samples"]), min(2000, exp["n_samples"])
+            rows = record.rows  # saved times: every grid index of these short runs, t = 1 to t = 0
+            assert rows.tolist() == list(range(steps + 1))
+            assert record.paths.shape == (len(rows), k, dims[name])
+            assert record.cloud.shape == (len(rows), cloud, dims[name])
+            np.testing.assert_array_equal(record.cloud[-1], x[:cloud])  # last row: the final samples
         assert (res / f"animations/{name}.gif").read_bytes()[:6] == b"GIF89a"
         figure = res / f"figures/{name}.jpg"
         assert figure.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG

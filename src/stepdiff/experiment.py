@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import data, process, sampling
+from .config import parse_label
+from .io import Trajectories
 
 
 def distribution(exp: dict):
@@ -45,28 +47,38 @@ def start(exp: dict, name: str, label: str, steps: int, n: int, dim: int) -> np.
     return process.from_config(exp).source(n, dim, rng)
 
 
-def _sample(exp, name, label, steps, denoiser, n, trajectory):
+# Particles whose paths every run keeps for the animation: the first
+# min(n_samples, CLOUD), enough to show the distribution, few enough to draw.
+CLOUD = 2000
+
+
+def _sample(exp, name, label, steps, denoiser, n, trajectory=0, keep=None):
     dist, proc = distribution(exp), process.from_config(exp)
     x1 = start(exp, name, label, steps, n, dist.dim)
     rng = data.rng_for(exp["seed"], name, "noise", label, steps)
     denoiser = denoiser or process.exact_denoiser(proc, dist)
-    return sampling.run(denoiser, proc, label, steps, x1, rng, exp["t_min"], trajectory)
+    return sampling.run(denoiser, proc, label, steps, x1, rng, exp["t_min"], trajectory, keep)
 
 
 def sample_run(exp: dict, name: str, label: str, steps: int, denoiser=None):
-    """One sampler configuration; returns (samples, trajectories of the first
-    ``n_trajectories`` samples). ``denoiser`` defaults to the data's exact one."""
+    """One sampler configuration; returns (samples, :class:`io.Trajectories`):
+    the paths of the first ``n_trajectories`` samples (the figure's lines) and
+    of the first ``min(n_samples, CLOUD)`` (the animation's cloud), at the
+    grid indices of :func:`sampling.recorded_rows`. ``denoiser`` defaults to
+    the data's exact one."""
     n = exp["n_samples"]
-    k = min(exp.get("n_trajectories", 50), n)
-    x, path = _sample(exp, name, label, steps, denoiser, n, max(k, 1))
-    return x, path[:, :k]
+    k, cloud = min(exp.get("n_trajectories", 50), n), min(CLOUD, n)
+    ts = sampling.time_grid(steps, parse_label(label)[1], exp["t_min"])
+    rows = sampling.recorded_rows(process.from_config(exp), ts)
+    x, path = _sample(exp, name, label, steps, denoiser, n, max(k, cloud), rows)
+    return x, Trajectories(rows, path[:, :k], path[:, :cloud])
 
 
 def sweep(exp: dict, name: str, label: str, steps: list[int], denoiser=None) -> dict:
-    """One sampler label at each of its step counts: ``{steps: (samples, trajectories)}``."""
+    """One sampler label at each of its step counts: ``{steps: (samples, Trajectories)}``."""
     return {n: sample_run(exp, name, label, n, denoiser) for n in steps}
 
 
 def reference_run(exp: dict, name: str, label: str, steps: int) -> np.ndarray:
     """A learned experiment's run again with the exact denoiser, from the same starts."""
-    return _sample(exp, name, label, steps, None, exp["n_reference"], 0)
+    return _sample(exp, name, label, steps, None, exp["n_reference"])

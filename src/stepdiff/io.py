@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,19 +46,38 @@ def save_arrays(path: str, arrays: dict) -> None:
         np.savez(tmp, **{key: np.asarray(a, dtype=np.float64) for key, a in arrays.items()})
 
 
+class Trajectories(NamedTuple):
+    """A run's recorded paths, at the sampler's grid indices ``rows``
+    (increasing, 0 at t = 1 and the last at t = 0; ``sampling.recorded_rows``):
+    ``paths`` (len(rows), n_trajectories, d), the figure's lines, and
+    ``cloud`` (len(rows), min(n_samples, 2000), d), the animation's particles;
+    both follow the run's first samples, so ``cloud[-1]`` is the first rows of its samples."""
+
+    rows: np.ndarray
+    paths: np.ndarray
+    cloud: np.ndarray
+
+
 def save_runs(path: str, runs: dict) -> None:
-    """A sampler sweep, ``{steps: (samples, trajectories)}``, as arrays
-    ``samples-{steps}`` and ``trajectories-{steps}`` of one ``.npz``."""
+    """A sampler sweep, ``{steps: (samples, Trajectories)}``, as arrays
+    ``samples-{steps}``, ``rows-{steps}``, ``trajectories-{steps}`` (the paths)
+    and ``cloud-{steps}`` of one ``.npz``."""
     arrays = {}
-    for steps, (samples, trajectories) in runs.items():
-        arrays[f"samples-{steps}"], arrays[f"trajectories-{steps}"] = samples, trajectories
+    for steps, (samples, (rows, paths, cloud)) in runs.items():
+        arrays[f"samples-{steps}"], arrays[f"rows-{steps}"] = samples, rows
+        arrays[f"trajectories-{steps}"], arrays[f"cloud-{steps}"] = paths, cloud
     save_arrays(path, arrays)
 
 
-def load_run(path: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """(samples, trajectories) of one step count of a sweep file (:func:`save_runs`)."""
+def load_run(path: str, steps: int) -> tuple[np.ndarray, Trajectories]:
+    """(samples, :class:`Trajectories`) of one step count of a sweep file (:func:`save_runs`)."""
     with np.load(path) as runs:
-        return runs[f"samples-{steps}"], runs[f"trajectories-{steps}"]
+        if f"rows-{steps}" not in runs:
+            raise ValueError(f"{path}: no rows-{steps} (an older layout?): rerun its sampling job")
+        rows = runs[f"rows-{steps}"].astype(int)
+        return runs[f"samples-{steps}"], Trajectories(
+            rows, runs[f"trajectories-{steps}"], runs[f"cloud-{steps}"]
+        )
 
 
 def save_csv(path: str, frame) -> None:

@@ -41,7 +41,7 @@ def experiment_figure(exp, name, train, samples, trajectories, loss, path):
 
 def histogram_figure(dist, proc, t_min, samples, name):
     """Sample histograms over the data density and the exact output density
-    that the sampler's affine steps imply (MATH.md section 6)."""
+    that the sampler's affine steps imply (docs/theory.md section 6)."""
     fig, axes = plt.subplots(1, len(samples), figsize=(5 * len(samples), 3.8), squeeze=False)
     for ax, (path, x) in zip(axes[0], samples.items()):
         label, steps = run_of(path)
@@ -66,17 +66,19 @@ def histogram_figure(dist, proc, t_min, samples, name):
 
 def trajectories_figure(dist, trajectories, name):
     """DDIM paths from N(0, sigma^2 I) to the masses, coloured by the nearest mass
-    (1-D data: position against the sampler's step)."""
+    (1-D data: position against the sampler's step). ``trajectories`` maps a
+    run's key to its ``io.Trajectories``; its ``paths`` are drawn, through the saved rows."""
     fig, axes = plt.subplots(1, len(trajectories), figsize=(6 * len(trajectories), 6), squeeze=False)
     colours = plt.get_cmap("tab10")
-    for ax, (path, traj) in zip(axes[0], trajectories.items()):
+    for ax, (path, record) in zip(axes[0], trajectories.items()):
         label, steps = run_of(path)
+        traj = record.paths
         end = traj[-1]
         nearest = np.argmin(((end[:, None, :] - dist.means[None]) ** 2).sum(-1), axis=1)
         if dist.dim == 1:  # plot x against the step, so that 1-D paths are visible
-            step = np.arange(len(traj), dtype=float)
-            traj = np.concatenate([np.broadcast_to(step[:, None, None], traj.shape), traj], axis=2)
-            means = np.column_stack([np.full(len(dist.means), len(traj) - 1.0), dist.means[:, 0]])
+            step = np.asarray(record.rows, dtype=float)[:, None, None]
+            traj = np.concatenate([np.broadcast_to(step, traj.shape), traj], axis=2)
+            means = np.column_stack([np.full(len(dist.means), float(steps)), dist.means[:, 0]])
             ax.set(xlabel="sampler step (t = 1 at step 0)", ylabel="x")
         else:
             means = dist.means
@@ -95,11 +97,12 @@ def trajectories_figure(dist, trajectories, name):
 def scatter_figure(train, samples, loss, name, source=None, trajectories=None):
     """Training data and each sampler's samples on equal axes, and the loss
     curve. For a flow, its source first, and each run's trajectories drawn
-    over its samples (grey: from the source at t = 1 to the sample at t = 0)."""
+    over its samples (grey: from the source at t = 1 to the sample at t = 0,
+    through the saved rows; ``trajectories`` maps a run's key to its ``io.Trajectories``)."""
     n_show = len(next(iter(samples.values())))
     panels = [] if source is None else [("source (t = 1)", source, None)]
     panels += [("training data", train[:n_show], None)]
-    paths = {run_of(p): t for p, t in (trajectories or {}).items()} if source is not None else {}
+    paths = {run_of(p): t.paths for p, t in (trajectories or {}).items()} if source is not None else {}
     for p, x in samples.items():
         label, steps = run_of(p)
         panels.append((f"{label.upper()}, {steps} steps", x, paths.get((label, steps))))

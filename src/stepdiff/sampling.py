@@ -1,5 +1,5 @@
 """Samplers: pure functions of a denoiser, a process, a start batch, a time
-grid and a generator (MATH.md sections 2, 3, 8 and 9).
+grid and a generator (docs/theory.md sections 2, 3, 8 and 9).
 
 Every sampler is one step function of one signature, registered in
 ``STEPS`` under the names of ``config.SAMPLERS`` (which says which process
@@ -55,27 +55,71 @@ def heun_step(denoiser, process, x, t, s, rng=None):
 STEPS = {"ddpm": ddpm_step, "ddim": euler_step, "euler": euler_step, "heun": heun_step}
 
 
-def sample(denoiser, process, x, ts, step, rng=None, trajectory=0):
+TRAJECTORY_ROWS = 41  # grid times a trajectory keeps at most (the animation's frames)
+ROWS_RHO = 2  # kept times evenly spaced in sigma_t ** (1 / ROWS_RHO)
+
+
+def recorded_rows(process, ts, n: int = TRAJECTORY_ROWS) -> np.ndarray:
+    """The grid indices a trajectory keeps: every one of a grid of at most
+    ``n`` times, else ``n`` of them, first (t = 1) and last (t = 0) included,
+    as evenly spaced in ``sqrt(sigma_t)`` (``process.path``) as the grid
+    allows: denser at low noise, where the data's shape appears (diffusion:
+    evenly in t^(1/4); a flow: in sqrt(t)). Where the grid is coarser than
+    that, neighbouring indices are taken: always ``n`` distinct ones."""
+    ts = np.asarray(ts, dtype=float)
+    last = len(ts) - 1
+    if last + 1 <= n:
+        return np.arange(last + 1)
+    level = np.array([process.path(t)[1] for t in ts]) ** (1 / ROWS_RHO)
+    done = (level[0] - level) / (level[0] - level[-1])  # 0 at t_0, 1 at the end, increasing
+    rows, previous = [], -1
+    for k, target in enumerate(np.linspace(0.0, 1.0, n)):
+        i = int(np.clip(np.searchsorted(done, target), 1, last))
+        i -= int(target - done[i - 1] <= done[i] - target)  # the nearer neighbour
+        previous = min(max(i, previous + 1), last - (n - 1 - k))  # distinct, and room for the rest
+        rows.append(previous)
+    return np.array(rows)
+
+
+class _Recorder:
+    """The first ``k`` samples of the batch at the grid indices ``keep``."""
+
+    def __init__(self, k, keep, n_times):
+        keep = np.arange(n_times) if keep is None else np.asarray(keep, dtype=int)
+        if keep.size and (np.any(np.diff(keep) <= 0) or keep[0] < 0 or keep[-1] >= n_times):
+            raise ValueError(f"keep: increasing grid indices in [0, {n_times - 1}], got {keep.tolist()}")
+        self.k, self.keep, self.kept = k, set(keep.tolist()), []
+
+    def __call__(self, i, x):
+        if self.k and i in self.keep:
+            self.kept.append(x[: self.k].copy())
+
+    def path(self, x):
+        return np.stack(self.kept) if self.kept else np.empty((0,) + x[: self.k].shape)
+
+
+def sample(denoiser, process, x, ts, step, rng=None, trajectory=0, keep=None):
     """Run ``step`` from ``x`` (at ``ts[0]``) down the grid ``ts``.
 
     Returns the final batch, and with ``trajectory=k`` also the path of the
-    first ``k`` samples, shape ``(len(ts), k, d)``.
+    first ``k`` samples at the grid indices ``keep`` (increasing; default
+    every one), shape ``(len(keep), k, d)``.
     """
     x = np.array(x, dtype=np.float64)
     if step is ddpm_step and rng is None:
         raise ValueError("the stochastic sampler needs a random generator")
-    path = [x[:trajectory].copy()] if trajectory else None
-    for t, s in zip(ts[:-1], ts[1:]):
+    record = _Recorder(trajectory, keep, len(ts))
+    record(0, x)
+    for i, (t, s) in enumerate(zip(ts[:-1], ts[1:]), 1):
         x = step(denoiser, process, x, t, s, rng)
-        if trajectory:
-            path.append(x[:trajectory].copy())
-    return (x, np.stack(path)) if trajectory else x
+        record(i, x)
+    return (x, record.path(x)) if trajectory else x
 
 
-def run(denoiser, process, label, steps, x1, rng=None, t_min=KARRAS_T_MIN, trajectory=0):
+def run(denoiser, process, label, steps, x1, rng=None, t_min=KARRAS_T_MIN, trajectory=0, keep=None):
     """One sampler configuration (a run label such as ``heun_karras``) from the start batch ``x1``."""
     name, grid = parse_label(label)
-    return sample(denoiser, process, x1, time_grid(steps, grid, t_min), STEPS[name], rng, trajectory)
+    return sample(denoiser, process, x1, time_grid(steps, grid, t_min), STEPS[name], rng, trajectory, keep)
 
 
 class _ProbeNoise:
@@ -119,7 +163,7 @@ def gaussian_law(mean, std, process, label, steps, t_min=KARRAS_T_MIN):
 
 def gaussian_moments(mean, std, sigma, label, steps, t_min=KARRAS_T_MIN):
     """The DDPM and DDIM output law on data ``N(mean, std^2)`` by the closed-form
-    scalar recursion of MATH.md section 6, from the base ``N(0, sigma^2)``:
+    scalar recursion of docs/theory.md section 6, from the base ``N(0, sigma^2)``:
     an independent check of :func:`gaussian_law` (and of the step code)."""
     name, grid = parse_label(label)
     ts = time_grid(steps, grid, t_min)

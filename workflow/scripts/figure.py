@@ -17,8 +17,13 @@ loss = pd.read_csv(sm.input.loss) if "loss" in sm.input.keys() else None
 shown = {os.path.basename(f)[: -len(".npz")]: f for f in sm.input.runs}
 runs = {f"{label}-{steps}": load_run(shown[label], steps) for label, steps in sm.params.shown.items()}
 samples = {key: x for key, (x, _) in runs.items()}
-trajectories = {key: path for key, (_, path) in runs.items()}
+trajectories = {key: record for key, (_, record) in runs.items()}  # io.Trajectories
 plots.experiment_figure(exp, name, np.load(sm.input.train), samples, trajectories, loss, sm.output.figure)
-points = exp["data"]["points"] if exp["data"]["kind"] == "point_masses" else None
-frames = trajectories_gif(trajectories, name, exp["t_min"], sm.output.animation, points=points)
+# the figure draws each run's paths (n_trajectories), the animation its cloud (up to 2000 samples);
+# point masses keep one view of the whole path (the figure's), other data zoom in on the samples
+masses = exp["data"]["kind"] == "point_masses"
+points = exp["data"]["points"] if masses else None
+frames = trajectories_gif(
+    trajectories, name, exp["t_min"], sm.output.animation, points=points, zoom=not masses
+)
 log.info("wrote %s and %s (%d frames)", sm.output.figure, sm.output.animation, frames)

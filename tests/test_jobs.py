@@ -1,12 +1,16 @@
 """Each kind of job, as the workflow runs it: what it reads, where its grid
 ends, how its draws are seeded and paired, which code makes it stale."""
 
+import json
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, load_test_config
+import yaml
+from conftest import REPO, SNAKEMAKE, load_test_config, write_config
 from snakemake.utils import validate
 
 from stepdiff import config, data, experiment, grids, metrics, process, provenance
@@ -80,8 +84,6 @@ def run_job(job, exp, name, model_file):
     elif job == "reference":
         x = experiment.reference_run(exp, name, label, steps)
         metrics.run_rows(exp, name, x, x, label, steps, "exact", x)
-    elif job in ("figure", "steps_figure"):
-        pytest.skip("figures are drawn from files; see test_workflow")
 
 
 LEARNED = [e for e in EXPERIMENTS if config.is_learned(EXPERIMENTS[e])]
@@ -99,7 +101,10 @@ JOBS = {
 def test_jobs_read_exactly_their_params(job, model_file):
     """A job that reads a key missing from its params would keep stale results
     when that key changes; a key in its params that no job of its kind reads
-    makes it rerun for nothing (say the noise floor after editing ``lr``)."""
+    makes it rerun for nothing (say the noise floor after editing ``lr``).
+    The library's side of each kind that samples or trains, fast; every rule
+    of the workflow, figures and studies included, as Snakemake runs it:
+    ``test_every_rule_reads_exactly_its_params``."""
     read = set()
     for name in JOBS[job]:
         exp = Recorder(job_params(job, EXPERIMENTS[name]))
@@ -156,6 +161,24 @@ def test_reference_runs_start_where_the_learned_runs_do():
     x, _ = experiment.sample_run(job_params("sample", exp), "pair", "ddim", 10)
     ref = experiment.reference_run(job_params("reference", exp), "pair", "ddim", 10)
     np.testing.assert_array_equal(ref, x[:37])
+
+
+def test_a_run_keeps_the_cloud_and_the_paths_at_few_rows():
+    """A 1000-step run of 2500 samples keeps 41 rows (t = 1 and t = 0
+    included), the paths of n_trajectories samples and the cloud of the
+    first 2000, which starts at the start batch and ends at the samples."""
+    exp = job_params("sample", {**EXPERIMENTS["pair"], "n_samples": 2500, "n_trajectories": 7})
+    x, record = experiment.sample_run(exp, "pair", "ddim", 1000)
+    rows = record.rows
+    assert rows[0] == 0 and rows[-1] == 1000 and len(rows) == 41
+    assert record.paths.shape == (41, 7, 2) and record.cloud.shape == (41, experiment.CLOUD, 2)
+    np.testing.assert_array_equal(record.cloud[-1], x[: experiment.CLOUD])
+    np.testing.assert_array_equal(record.paths, record.cloud[:, :7])
+    x1 = experiment.start(exp, "pair", "ddim", 1000, 2500, 2)
+    np.testing.assert_array_equal(record.cloud[0], x1[: experiment.CLOUD])
+    small = job_params("sample", EXPERIMENTS["pair"])  # 200 samples: all of them, every row of 10 steps
+    x, record = experiment.sample_run(small, "pair", "ddim", 10)
+    assert record.rows.tolist() == list(range(11)) and record.cloud.shape == (11, 200, 2)
 
 
 def test_training_streams_depend_on_the_experiment_name():
@@ -293,3 +316,203 @@ def test_a_memorisation_study_may_not_take_an_experiments_name():
     cfg["memorisation"]["roll"] = cfg["memorisation"].pop("memo")
     with pytest.raises(ConfigError, match=r"memorisation\.roll: the name of an experiment"):
         config.check_config(cfg)
+
+
+# Loaded by every Python process of a recorded run (through PYTHONPATH); in
+# the jobs' scripts (snakemake writes them to .snakemake/scripts/) it hands
+# out ``snakemake.params`` with each dict wrapped so that it records the keys
+# read (``[]``, ``get``, ``in``; iterating, as a copy or a JSON dump does,
+# reads them all), notes which params are used and whether the script reads
+# ``snakemake.config``, and writes it all to a JSON file when the script ends.
+RECORD_HOOK = """\
+import atexit, json, os, sys
+
+_out = os.environ.get("STEPDIFF_RECORD_PARAMS")
+if _out and os.path.join(".snakemake", "scripts") in sys.argv[0]:
+    from snakemake.iocontainers import Snakemake
+
+    class Recorder(dict):
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.read = set()
+
+        def __getitem__(self, key):
+            self.read.add(key)
+            return super().__getitem__(key)
+
+        def get(self, key, default=None):
+            self.read.add(key)
+            return super().get(key, default)
+
+        def __contains__(self, key):
+            self.read.add(key)
+            return super().__contains__(key)
+
+        def _all(self):
+            self.read.update(dict.keys(self))
+
+        def __iter__(self):
+            self._all()
+            return super().__iter__()
+
+        def keys(self):
+            self._all()
+            return super().keys()
+
+        def items(self):
+            self._all()
+            return super().items()
+
+        def values(self):
+            self._all()
+            return super().values()
+
+    class Watched:
+        def __init__(self, params):
+            values = {name: getattr(params, name) for name in params.keys()}
+            self.values = {n: Recorder(v) if isinstance(v, dict) else v for n, v in values.items()}
+            self.used = set()
+
+        def __getattr__(self, name):
+            if name not in self.__dict__["values"]:
+                raise AttributeError(name)
+            self.used.add(name)
+            return self.values[name]
+
+    _plain = Snakemake.params.fget
+    _watched = {}
+    _config_read = []
+
+    def _params(self):
+        if id(self) not in _watched:
+            _watched[id(self)] = Watched(_plain(self))
+        return _watched[id(self)]
+
+    def _config(self):
+        _config_read.append(True)
+        return self.__dict__["config"]
+
+    Snakemake.params = property(_params)
+    Snakemake.config = property(_config, lambda self, value: self.__dict__.__setitem__("config", value))
+
+    @atexit.register
+    def _write():
+        sm = getattr(sys.modules["__main__"], "snakemake", None)
+        if sm is None:
+            return
+        watched = _watched.get(id(sm)) or Watched(_plain(sm))
+        params = {}
+        for name, value in watched.values.items():
+            entry = {"used": name in watched.used, "dict": isinstance(value, Recorder)}
+            if entry["dict"]:
+                entry["keys"], entry["read"] = sorted(dict.keys(value)), sorted(value.read)
+            params[name] = entry
+        wildcards = {k: getattr(sm.wildcards, k) for k in sm.wildcards.keys()}
+        record = {"rule": sm.rule, "wildcards": wildcards, "params": params, "config": bool(_config_read)}
+        with open(os.path.join(_out, f"{os.getpid()}.json"), "w") as f:
+            json.dump(record, f)
+"""
+
+
+# The top-level keys the schema lets each kind of config section set.
+SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+STUDIES = ("comparisons", "starts", "memorisation")
+SETTABLE = {
+    "experiments": set(SCHEMA["$defs"]["experiment"]["properties"]),
+    **{kind: set(SCHEMA["properties"][kind]["additionalProperties"]["properties"]) for kind in STUDIES},
+}
+
+
+def config_section(cfg, record):
+    """The kind and the section of the config a job's params come from (the
+    validated config, defaults filled in)."""
+    w = record["wildcards"]
+    if "experiment" in w:
+        return "experiments", cfg["experiments"][w["experiment"]]
+    if "comparison" in w:
+        return "comparisons", cfg["comparisons"][w["comparison"]]
+    kind = "starts" if w["study"] in cfg.get("starts", {}) else "memorisation"
+    return kind, cfg[kind][w["study"]]
+
+
+def stale(key, param, kind, section):
+    """Whether a job that reads ``key`` outside its params would miss an edit
+    of it: when its section sets it (the params left it out), or could set it
+    and the params, built by ``job_params`` for some kind of job, would leave
+    it out too."""
+    if key in section:
+        return True
+    kinds = [job for job in config.JOB_KEYS if set(job_params(job, section)) == set(param["keys"])]
+    return key in SETTABLE[kind] and not any(key in config.JOB_KEYS[job] for job in kinds)
+
+
+@pytest.fixture(scope="module")
+def recorded_run(tmp_path_factory):
+    """The test config run to completion with every job's params recorded;
+    returns the records and the config as the jobs saw it. Every comparison
+    has a title, so that each study sets every key its schema allows."""
+    work = tmp_path_factory.mktemp("recorded")
+    cfg = load_test_config()
+    for spec in cfg["comparisons"].values():
+        spec["title"] = "a title"
+    hook, records = work / "hook", work / "records"
+    hook.mkdir()
+    records.mkdir()
+    (hook / "sitecustomize.py").write_text(RECORD_HOOK)
+    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "STEPDIFF_RECORD_PARAMS": str(records)}
+    cmd = [*SNAKEMAKE, "-s", REPO / "Snakefile", "--directory", work / "run", "--cores", "2"]
+    cmd += ["--configfile", write_config(work / "c.yaml", cfg)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rules = subprocess.run([*cmd, "--list-rules"], capture_output=True, text=True, env=env, check=True)
+    names = [line.split()[0] for line in rules.stdout.splitlines() if line[:1].strip()]  # not the docstrings
+    return [json.loads(f.read_text()) for f in records.glob("*.json")], validated(cfg), names
+
+
+@pytest.mark.workflow
+def test_every_rule_reads_exactly_its_params(recorded_run):
+    """Every rule of the workflow, each of its jobs run by Snakemake on the
+    test config, its script and the library reading Snakemake's own params:
+
+    * no job reads ``snakemake.config``: every setting reaches it through params;
+    * a key a job reads is in its params, unless its config section does not
+      set it either (a default, as for ``source`` in a diffusion) and either
+      its params would hold it if set (``config.JOB_KEYS``) or the schema
+      does not let that section set it; a setting read but left out of the
+      params would leave stale results (``stale``);
+    * every key of a rule's params is read by some job of the rule, and every
+      other param used: an unread one reruns the jobs for nothing. ``code``
+      (the fingerprint of the library code a rule runs) is never read.
+
+    The studies set every key their schema allows (comparisons get a title),
+    so that a key read but filtered out of the params cannot hide as unset."""
+    records, cfg, rules = recorded_run
+    ran = {r["rule"] for r in records}
+    assert ran == set(rules) - {"all"}, f"never ran: {set(rules) - {'all'} - ran}"
+    for kind in STUDIES:
+        for name, spec in cfg[kind].items():
+            assert set(spec) == SETTABLE[kind], (kind, name)
+    declared, read, used = {}, {}, {}
+    for record in records:
+        job = f"{record['rule']} {record['wildcards']}"
+        assert not record["config"], f"{job} reads snakemake.config"
+        kind, section = config_section(cfg, record)
+        for name, param in record["params"].items():
+            key = (record["rule"], name)
+            used[key] = used.get(key, False) or param["used"]
+            if param["dict"]:
+                declared.setdefault(key, set()).update(param["keys"])
+                read.setdefault(key, set()).update(param["read"])
+                outside = {
+                    k for k in set(param["read"]) - set(param["keys"]) if stale(k, param, kind, section)
+                }
+                assert not outside, f"{job} reads {outside} outside params.{name}"
+    for (rule, name), was_used in used.items():
+        if name == "code":
+            assert not was_used, f"{rule} reads its code fingerprint"
+            continue
+        assert was_used, f"{rule}: params.{name} is never used"
+        if (rule, name) in declared:
+            unread = declared[(rule, name)] - read[(rule, name)]
+            assert not unread, f"{rule}: params.{name} holds {unread}, which no job of it reads"

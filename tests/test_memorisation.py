@@ -1,4 +1,4 @@
-"""Memorisation (MATH.md section 11): the ideal denoiser copies its training
+"""Memorisation (docs/theory.md section 11): the ideal denoiser copies its training
 set, the metric counts copies exactly, and a study's table says so."""
 
 import numpy as np
@@ -80,5 +80,42 @@ def test_a_study_table_has_every_run_and_the_chance_level(tmp_path):
         # the identity returns the Gaussian start (std 1): far from the roll, rarely a copy
         assert value[(size, "ddim", "learned", "energy")] > 0.1
         assert 0 < value[(size, "none", "data", "memorised")] < 1
-    # the same starts for the ideal and learned runs of every size
+    # the identity returns each start unchanged: the starts do not depend on the size (only N changes)
     assert np.array_equal(samples["learned-n5-ddim_karras-30"], samples["learned-n50-ddim_karras-30"])
+
+
+def test_the_ideal_and_the_learned_run_of_one_size_share_starts_and_noise():
+    """The study compares, run by run, the ideal denoiser of N points with the
+    network trained on them: the two must start from the same draws (and, for
+    DDPM, take the same noise), or their difference mixes in sampling noise.
+    With a "network" that is the ideal denoiser itself (another function
+    object, the same arithmetic) every learned run must equal its ideal run
+    bit for bit, for deterministic DDIM and for stochastic DDPM; a learned run
+    drawn from its own start or noise seed differs everywhere."""
+    spec = {
+        "data": {"kind": "swiss_roll", "n": 40, "noise": 0.0, "scale": 0.07},
+        "sizes": [3, 40],
+        "sigma": 1.0,
+        "model": {"t_min": 1e-8},
+        "samplers": [
+            {"name": "ddim", "grid": "karras", "steps": 8},
+            {"name": "ddpm", "grid": "karras", "steps": 8},
+        ],
+        "n_samples": 64,
+        "seed": 5,
+    }
+    roll = from_config(spec["data"])
+    train, test = roll.sample(40, rng_for(5, "p", "train")), roll.sample(64, rng_for(5, "p", "test"))
+    proc = process.Diffusion(1.0)
+    networks = {size: process.exact_denoiser(proc, point_masses(train[:size])) for size in spec["sizes"]}
+    rows, samples = memorisation.study_rows(spec, "p", train, test, networks)
+    for size in spec["sizes"]:
+        for label in ("ddim_karras", "ddpm_karras"):
+            ideal, learned = samples[f"ideal-n{size}-{label}-8"], samples[f"learned-n{size}-{label}-8"]
+            assert np.array_equal(ideal, learned), (size, label)
+    # and so are their scores, row by row
+    scores = {}
+    for r in rows:
+        if r["denoiser"] != "data":
+            scores.setdefault(r["denoiser"], []).append((r["size"], r["sampler"], r["metric"], r["value"]))
+    assert scores["ideal"] == scores["learned"]

@@ -131,24 +131,57 @@ def test_energy_standard_error_matches_the_spread_over_draws():
 
 
 @pytest.mark.parametrize("shift", [0.0, 0.3, 1.0])
-def test_sw2_and_nn_median_errors_match_their_spread_over_redraws(shift):
-    """200 redraws of both sets (1000 points each) give each metric's actual
-    spread; the mean estimated standard error is within 25% of it, except SW2
-    at the floor (shift 0), where the delta method is knowingly conservative.
-    (With 200 redraws, the spread itself is known to 5%.)"""
+def test_nn_median_error_matches_its_spread_over_redraws(shift):
+    """200 redraws of both sets (1000 points each) give the metric's actual
+    spread; the mean estimated standard error is within 25% of it. (With 200
+    redraws, the spread itself is known to 5%.)"""
     rng = np.random.default_rng(7)
-    values, errors = {"sw2": [], "nn": []}, {"sw2": [], "nn": []}
+    values, errors = [], []
     for _ in range(200):
         x, y = rng.standard_normal((1000, 2)), rng.standard_normal((1000, 2)) + [shift, 0.0]
-        for key, (value, se) in (
-            ("sw2", metrics.sliced_wasserstein2_se(x, y)),
-            ("nn", metrics.nn_median_se(x, y)),
-        ):
-            values[key].append(value)
-            errors[key].append(se)
-    ratio = {key: np.mean(errors[key]) / np.std(values[key]) for key in values}
-    assert 0.75 < ratio["nn"] < 1.25, ratio
-    if shift == 0.0:
-        assert 1.0 < ratio["sw2"] < 3.0, ratio
-    else:
-        assert 0.75 < ratio["sw2"] < 1.25, ratio
+        value, se = metrics.nn_median_se(x, y)
+        values.append(value)
+        errors.append(se)
+    ratio = np.mean(errors) / np.std(values, ddof=1)
+    assert 0.75 < ratio < 1.25, ratio
+
+
+SW2_REDRAWS = 400
+
+
+def sw2_error_ratio(shift, n=400, redraws=SW2_REDRAWS):
+    """The mean estimated standard error of SW2 over its actual spread across
+    ``redraws`` redraws of both sets (n points each), and the resolution of
+    that ratio: the spread's relative sampling error 1 / sqrt(2 (R - 1)) and
+    the mean error's own (the per-draw errors' coefficient of variation over
+    sqrt(R)), combined."""
+    rng = np.random.default_rng(7)
+    values, errors = np.empty(redraws), np.empty(redraws)
+    for i in range(redraws):
+        x, y = rng.standard_normal((n, 2)), rng.standard_normal((n, 2)) + [shift, 0.0]
+        values[i], errors[i] = metrics.sliced_wasserstein2_se(x, y)
+    resolution = np.sqrt(1 / (2 * (redraws - 1)) + (errors.std(ddof=1) / errors.mean()) ** 2 / redraws)
+    return errors.mean() / values.std(ddof=1), resolution
+
+
+@pytest.mark.parametrize("shift", [0.3, 1.0])
+def test_sw2_error_matches_its_spread_over_redraws_at_a_distance(shift):
+    """What ``sliced_wasserstein2_se`` claims, "right at a distance": the mean
+    estimated error equals the spread over 400 redraws within 4 times the
+    resolution of that comparison (``sw2_error_ratio``: about 4%, so within
+    17%). The estimator's own bias, measured over 4000 redraws (resolution
+    1.3%), is +6% at shift 0.3 and -4% at shift 1: inside. Planted, an
+    error twice too large, or not divided by sqrt(groups), is off by 100% or
+    more."""
+    ratio, resolution = sw2_error_ratio(shift)
+    assert resolution < 0.05
+    assert abs(ratio - 1) < 4 * resolution, (ratio, resolution)
+
+
+def test_sw2_error_is_conservative_at_the_noise_floor():
+    """At the floor (two draws of one law) the claim is only that the error
+    is too large, not too small, beyond the resolution (measured: 2.2 times
+    the spread). Planted, an error divided by groups instead of sqrt(groups)
+    is too small here too."""
+    ratio, resolution = sw2_error_ratio(0.0)
+    assert ratio - 1 > 4 * resolution, (ratio, resolution)

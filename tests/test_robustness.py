@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from conftest import REPO, SNAKEMAKE, arrays_in, load_test_config, planned_jobs, snakemake, write_config
@@ -78,27 +79,61 @@ def test_the_card_commands_need_no_cores_flag(tmp_path):
     assert proc.returncode == 0 and f"{PROFILE_NOTE} profiles/default " in proc.stderr, proc.stderr
 
 
-def _interrupt_while_training(cmd, out, sig):
-    """Start ``cmd`` in its own process group, send ``sig`` to the group (what
-    Ctrl-C does for SIGINT) while the train job runs, wait for the exit."""
+# Loaded by every Python process of an interrupted run (through PYTHONPATH):
+# in the train job alone, the first message it logs (training's first step)
+# waits while the gate file exists, after marking the job as held. The signal
+# then lands mid-training by construction, however loaded the machine; the
+# gate is opened only once that run is over, so a held job never trains on.
+GATE_HOOK = """\
+import logging, os, sys
+
+_gate = os.environ.get("STEPDIFF_TEST_GATE")
+if _gate and sys.argv[0].endswith(".train.py"):  # the rule train's script, as snakemake runs it
+
+    def _hold(record):
+        if os.path.exists(_gate):
+            import time
+
+            open(_gate + ".held", "w").close()
+            while os.path.exists(_gate):
+                time.sleep(0.02)  # SIGINT raises KeyboardInterrupt here, SIGTERM ends the process
+            os._exit(1)
+        return True
+
+    logging.getLogger("stepdiff").addFilter(_hold)
+"""
+
+
+def gated_env(folder):
+    """An environment whose train job waits in its first step while ``folder``/gate exists."""
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(GATE_HOOK)
+    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path, "STEPDIFF_TEST_GATE": str(folder / "gate")}
+
+
+def _interrupt_while_training(cmd, out, sig, env):
+    """Start ``cmd`` in its own process group with the gate closed, wait until
+    its train job is held in training, send ``sig`` to the group (what Ctrl-C
+    does for SIGINT), wait for the exit, open the gate."""
+    gate = Path(env["STEPDIFF_TEST_GATE"])
+    held = Path(f"{gate}.held")
+    gate.touch()
     with open(out, "w") as stream:
-        run = subprocess.Popen(cmd, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True)
+        run = subprocess.Popen(cmd, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         try:
-            deadline = time.monotonic() + 120
-            # Snakemake prints a job as it starts it; the train job then spends over
-            # a second importing torch before its 60 steps, which take 50 ms (so
-            # waiting for results/logs/train/roll.log would mostly come too late).
-            while "rule train:" not in out.read_text():
+            deadline = time.monotonic() + 300
+            while not held.exists():
                 assert run.poll() is None, out.read_text()
-                assert time.monotonic() < deadline, "the train job did not start"
+                assert time.monotonic() < deadline, "the train job never logged its first step"
                 time.sleep(0.05)
-            time.sleep(0.2)  # its outputs are marked as started (in .snakemake) within milliseconds
             os.killpg(run.pid, sig)
             run.wait(timeout=120)
         finally:
             if run.poll() is None:
                 os.killpg(run.pid, signal.SIGKILL)
                 run.wait()
+            gate.unlink()
     return run.returncode
 
 
@@ -117,13 +152,16 @@ def roll_arrays():
 def test_an_interrupted_run_finishes_with_the_same_command(finished_run, tmp_path, sig):
     """Interrupt a run while its model trains, run the same command again (no
     --rerun-incomplete: the profile has it): it finishes, with the arrays and
-    weights of the uninterrupted run."""
+    weights of the uninterrupted run. The train job waits in its first step
+    until the run it belongs to is over (``GATE_HOOK``), so the signal always
+    lands in training, not before it or after it."""
     workdir, _ = finished_run
     config, targets, n_arrays = roll_arrays()
     # the targets first: --configfile takes several files
     cmd = [*SNAKEMAKE, *targets, "-s", REPO / "Snakefile", "--directory", tmp_path]
     cmd += ["--configfile", write_config(tmp_path / "c.yaml", config)]
-    returncode = _interrupt_while_training(cmd, tmp_path / "interrupted.txt", sig)
+    env = gated_env(tmp_path / "hook")
+    returncode = _interrupt_while_training(cmd, tmp_path / "interrupted.txt", sig, env)
     assert returncode != 0, (tmp_path / "interrupted.txt").read_text()
     assert not (tmp_path / MODEL).exists()  # it stopped the train job
     # What an interruption between train.py's two writes leaves: the loss table
@@ -133,9 +171,9 @@ def test_an_interrupted_run_finishes_with_the_same_command(finished_run, tmp_pat
     loss.write_text("step,loss\n1,2.")
     if sig == signal.SIGINT:  # snakemake marks the job's outputs incomplete and leaves them to the next run
         bare = [*cmd, "--workflow-profile", "none", "--cores", "2", "-n"]
-        proc = subprocess.run(bare, capture_output=True, text=True)
+        proc = subprocess.run(bare, capture_output=True, text=True, env=env)
         assert proc.returncode != 0 and "IncompleteFilesException" in proc.stdout + proc.stderr
-    again = subprocess.run(cmd, capture_output=True, text=True)
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env)  # the gate is open
     assert again.returncode == 0, again.stdout + again.stderr
     assert PROFILE_NOTE in again.stderr
     assert assert_same_arrays(tmp_path, workdir) == n_arrays

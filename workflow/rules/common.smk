@@ -137,10 +137,6 @@ def memo_settings(job):
     return params
 
 
-def start_spec(wildcards):
-    return canonical(STARTS[wildcards.study])
-
-
 def start_part(*keys):
     """A params function giving a start study's job only the keys it reads,
     so that editing another (say the `learned` list, the figure's alone)

@@ -138,7 +138,7 @@ rule start_figure:
         mem_mb=1000,
         runtime=5,
     params:
-        spec=start_spec,
+        spec=start_part("sampler", "steps"),
         sigmas=start_sigmas,
         code=code("start_figure.py"),
     script:

@@ -58,18 +58,6 @@ def test_mixture_sampling_weights_and_reproducibility():
     assert abs(np.mean(x == 1.0) - 0.7) < 5 * np.sqrt(0.21 / n)
 
 
-def test_swiss_roll_grid_covers_sklearn_draws():
-    """The exact denoiser's grid lies on the curve sklearn samples: every draw
-    (noise 0) is within half a grid spacing of a grid point."""
-    roll = data.SwissRoll(scale=0.07)
-    x = roll.sample(5000, data.rng_for(3, "test"))
-    grid = roll.exact().means
-    spacing = np.linalg.norm(np.diff(grid, axis=0), axis=1).max()
-    nearest = np.sqrt(((x[:, None] - grid[None]) ** 2).sum(-1)).min(1)
-    assert nearest.max() <= spacing / 2 + 1e-12
-    assert np.abs(x).max() < 1.0  # the default scale keeps the roll inside the unit disc
-
-
 def test_from_config_kinds():
     assert data.from_config({"kind": "gaussian", "mean": 3.0, "std": 0.5}).dim == 1
     pm = data.from_config({"kind": "point_masses", "points": [[2, 2], [-2, 2]]})
@@ -89,7 +77,7 @@ def test_posterior_is_exact_far_from_the_origin():
 
 @pytest.mark.parametrize("t", [0.05, 0.3, 0.9, 1.0])
 def test_flow_posterior_of_point_masses_matches_math_md(t):
-    """MATH.md section 8: for x_t = (1 - t) x0 + t s eps, the posterior over
+    """docs/theory.md section 8: for x_t = (1 - t) x0 + t s eps, the posterior over
     masses is pi_i ~ w_i exp(-|x - (1 - t) a_i|^2 / (2 t^2 s^2)); at t = 1 it is
     the prior, so E[x0 | x_1] = E[x0]."""
     a, w, s = np.array([[2.0, 2.0], [-2.0, 2.0], [0.0, -1.0]]), np.array([0.5, 0.3, 0.2]), 1.3

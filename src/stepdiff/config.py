@@ -104,9 +104,9 @@ def process_kind(exp: dict) -> str:
 
 def has_exact_denoiser(exp: dict) -> bool:
     """Gaussian mixtures and the Swiss roll have an analytic posterior mean under
-    diffusion and under a flow from a Gaussian source (MATH.md sections 4, 8)."""
+    diffusion and under a flow from a Gaussian source (docs/theory.md sections 4, 8)."""
     gaussian_source = exp.get("source", {}).get("kind", "gaussian") == "gaussian"
-    return exp["data"]["kind"] in ("gaussian", "point_masses", "swiss_roll") and gaussian_source
+    return exp["data"]["kind"] in ("gaussian", "point_masses", "swiss_roll", "spiral") and gaussian_source
 
 
 def has_noise_floor(exp: dict) -> bool:

@@ -1,9 +1,9 @@
-"""Data distributions and their exact denoisers (MATH.md section 4).
+"""Data distributions and their exact denoisers (docs/theory.md section 4).
 
 Gaussians, point masses and finite point sets are all Gaussian mixtures
 (a point mass is a component of zero width), so one class gives every
-analytic denoiser. The Swiss roll's exact denoiser is the mixture on a fine
-grid of points along its curve.
+analytic denoiser. The Swiss roll and the spiral are laws on a curve
+(``curve.Curve``), whose exact denoiser is an integral over the curve's angle.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from functools import cached_property
 import numpy as np
 
 from .config import job_seed
+from .curve import Curve
 
 
 def rng_for(seed: int, *keys) -> np.random.Generator:
@@ -53,7 +54,7 @@ class GaussianMixture:
         """``E[x0 | alpha_t x0 + sigma_t * eps = x]`` for a batch ``x`` of shape (n, d).
 
         ``alpha_t = 1`` is the tutorial's diffusion; the linear flow from a
-        Gaussian source has ``alpha_t = 1 - t`` (MATH.md section 8), and its
+        Gaussian source has ``alpha_t = 1 - t`` (docs/theory.md section 8), and its
         ``t = 1`` (``alpha_t = 0``) gives ``E[x0]`` without dividing by zero.
         Component posteriors come from a log-sum-exp softmax: at small
         ``sigma_t`` the raw densities underflow to 0/0 far from every mean.
@@ -89,8 +90,22 @@ def point_masses(points, weights=None) -> GaussianMixture:
     return GaussianMixture(points, 0.0, np.ones(len(points)) if weights is None else weights)
 
 
+class OnCurve:
+    """A law spread uniformly in the angle of a ``curve`` and blurred by
+    ``N(0, noise_std^2 I)``: its exact denoiser and the distance to its curve."""
+
+    dim = 2
+
+    def posterior_mean(self, x, sigma_t, alpha_t=1.0):
+        return self.curve.posterior_mean(x, sigma_t, alpha_t, self.noise_std)
+
+    def distance(self, x) -> np.ndarray:
+        """Each row's distance to the curve (the support when ``noise_std`` is 0)."""
+        return self.curve.distance(x)
+
+
 @dataclass(frozen=True)
-class SwissRoll:
+class SwissRoll(OnCurve):
     """scikit-learn's Swiss roll, coordinates (x, z), scaled by ``scale``.
 
     ``make_swiss_roll`` draws the angle ``u ~ U(1.5 pi, 4.5 pi)`` and the point
@@ -100,12 +115,14 @@ class SwissRoll:
 
     scale: float
     noise: float = 0.0
-    # Grid of the exact denoiser. At scale 0.07 the curve is 6.2 long, so the
-    # spacing is 0.006: five times below sigma_t = 0.032 at t = 1e-3 (sigma = 1),
-    # where a Gaussian-smoothed lattice is indistinguishable from the curve.
-    n_points: int = 1000
 
-    dim = 2
+    @cached_property
+    def curve(self) -> Curve:
+        return Curve(self.scale, 1.5 * np.pi, 4.5 * np.pi)
+
+    @property
+    def noise_std(self) -> float:
+        return self.noise * self.scale
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         from sklearn.datasets import make_swiss_roll  # slow import, only needed here
@@ -114,29 +131,22 @@ class SwissRoll:
         x = make_swiss_roll(n_samples=n, noise=self.noise, random_state=seed)[0]
         return x[:, [0, 2]] * self.scale
 
-    @cached_property
-    def mixture(self) -> GaussianMixture:
-        return self.exact()
-
-    def exact(self) -> GaussianMixture:
-        """The data law on a grid of angle quantiles: a fine Gaussian mixture."""
-        u = 1.5 * np.pi * (1 + 2 * (np.arange(self.n_points) + 0.5) / self.n_points)
-        curve = np.stack([u * np.cos(u), u * np.sin(u)], axis=1) * self.scale
-        return GaussianMixture(curve, self.noise * self.scale, 1.0)
-
-    def posterior_mean(self, x, sigma_t, alpha_t=1.0):
-        return self.mixture.posterior_mean(x, sigma_t, alpha_t)
-
 
 @dataclass(frozen=True)
-class Spiral:
+class Spiral(OnCurve):
     """The study's flow target: angle ``u ~ U(0, turns * 2 pi)``, radius
     ``u / (2 pi)``, the point ``(r cos u, r sin u)`` plus ``N(0, noise^2 I)``."""
 
     turns: float
     noise: float
 
-    dim = 2
+    @cached_property
+    def curve(self) -> Curve:
+        return Curve(1 / (2 * np.pi), 0.0, self.turns * 2 * np.pi)
+
+    @property
+    def noise_std(self) -> float:
+        return self.noise
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         u = rng.uniform(0, self.turns * 2 * np.pi, n)

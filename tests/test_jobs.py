@@ -13,7 +13,7 @@ import yaml
 from conftest import REPO, SNAKEMAKE, load_test_config, write_config
 from snakemake.utils import validate
 
-from stepdiff import config, data, experiment, grids, metrics, process, provenance
+from stepdiff import config, data, datasets, experiment, grids, metrics, process, provenance, registry, scores
 from stepdiff.config import ConfigError, job_params
 
 
@@ -54,7 +54,7 @@ def model_file(tmp_path_factory):
 
     torch.set_num_threads(1)
     exp = EXPERIMENTS["roll"]
-    x0 = experiment.make_data(job_params("make_data", exp), "roll")["train"]
+    x0 = datasets.make_data(job_params("make_data", exp), "roll")["train"]
     model, _ = learn.fit(job_params("train", exp), "roll", x0, log=lambda *_: None)
     path = tmp_path_factory.mktemp("model") / "denoiser.npz"
     learn.save(model, path, {})
@@ -65,7 +65,7 @@ def run_job(job, exp, name, model_file):
     """Call the library the way the job's script does."""
     label, steps = config.sampler_runs(EXPERIMENTS[name])[0]
     if job == "make_data":
-        experiment.make_data(exp, name)
+        datasets.make_data(exp, name)
     elif job == "noise_floor":
         metrics.floor_rows(exp, name, np.zeros((5, 2)))
     elif job == "train":
@@ -75,15 +75,15 @@ def run_job(job, exp, name, model_file):
         learn.fit(exp, name, np.random.default_rng(0).standard_normal((50, 2)), log=lambda *_: None)
     elif job == "sample":
         x, _ = experiment.sample_run(exp, name, label, steps)
-        metrics.run_rows(exp, name, x, x, label, steps, "exact")
+        scores.run_rows(exp, name, x, x, label, steps, "exact")
     elif job == "sample_learned":
         from stepdiff import network
 
         x, _ = experiment.sample_run(exp, name, label, steps, network.denoiser_for(exp, model_file))
-        metrics.run_rows(exp, name, x, x, label, steps, "learned")
+        scores.run_rows(exp, name, x, x, label, steps, "learned")
     elif job == "reference":
         x = experiment.reference_run(exp, name, label, steps)
-        metrics.run_rows(exp, name, x, x, label, steps, "exact", x)
+        scores.run_rows(exp, name, x, x, label, steps, "exact", x)
 
 
 LEARNED = [e for e in EXPERIMENTS if config.is_learned(EXPERIMENTS[e])]
@@ -148,11 +148,11 @@ def test_noise_floor_is_drawn_at_every_evaluated_size():
     exp = {**EXPERIMENTS["roll"], "reference": {"n_samples": 500}}
     params = job_params("noise_floor", exp)
     assert params["sizes"] == [300, 500]
-    test = experiment.make_data(job_params("make_data", exp), "roll")["test"]
+    test = datasets.make_data(job_params("make_data", exp), "roll")["test"]
     rows = pd.DataFrame(metrics.floor_rows(params, "roll", test))
     floor = rows.pivot(index="metric", columns="n", values="noise_floor")
     assert not np.isclose(floor[300], floor[500]).any()
-    assert len(experiment.floor_draw(params, "roll")) == 500
+    assert len(datasets.floor_draw(params, "roll")) == 500
 
 
 def test_reference_runs_start_where_the_learned_runs_do():
@@ -229,7 +229,7 @@ def test_the_schema_names_the_registered_samplers():
     import yaml
 
     schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
-    assert schema["$defs"]["sampler"]["properties"]["name"]["enum"] == list(config.SAMPLERS)
+    assert schema["$defs"]["sampler"]["properties"]["name"]["enum"] == list(registry.SAMPLERS)
 
 
 def test_references_rerun_each_sampler_at_its_largest_steps_up_to_max_steps():
@@ -255,14 +255,14 @@ def test_a_start_study_shows_the_start_mismatch():
         "seed": 0,
         "sigma_min": 0.002,
     }
-    rows = {r["start"]: r for r in metrics.start_rows(spec, "s")}
+    rows = {r["start"]: r for r in scores.start_rows(spec, "s")}
     prior, p1 = rows["prior"], rows["p1"]
     assert prior["energy"] - p1["energy"] > 5 * np.hypot(prior["energy_se"], p1["energy_se"])
     assert set(rows) == {"prior", "p1", "floor"} and np.isnan(rows["floor"]["sigma"])
     # a study's network runs from the prior's own draw: the exact denoiser as
     # the "network" reproduces the prior row exactly
     exact = process.exact_denoiser(process.Diffusion(1.0), data.from_config(spec["data"]))
-    rows = {r["start"]: r for r in metrics.start_rows(spec, "s", {1.0: exact})}
+    rows = {r["start"]: r for r in scores.start_rows(spec, "s", {1.0: exact})}
     assert {k: v for k, v in rows["learned"].items() if k != "start"} == {
         k: v for k, v in rows["prior"].items() if k != "start"
     }
@@ -311,11 +311,71 @@ def test_memorisation_errors_name_the_key(change, key):
         config.check_config(cfg)
 
 
-def test_a_memorisation_study_may_not_take_an_experiments_name():
+@pytest.mark.parametrize(
+    "section, name, clash",
+    [
+        (
+            "memorisation",
+            "roll",
+            r"memorisation\.roll: its outputs would be named 'roll', as those of experiments\.roll",
+        ),
+        (
+            "comparisons",
+            "gauss_steps",
+            r"comparisons\.gauss_steps: .* 'gauss_steps', as those of experiments\.gauss",
+        ),
+        ("starts", "learned_nfe", r"starts\.learned_nfe: .* as those of comparisons\.learned_nfe"),
+        ("memorisation", "start", r"memorisation\.start: .* as those of starts\.start"),
+    ],
+)
+def test_names_whose_outputs_collide_are_refused(section, name, clash):
+    """A study or comparison named like another output (``gauss_steps`` is the
+    gauss experiment's steps figure) would overwrite it: refused before any job."""
     cfg = load_test_config()
-    cfg["memorisation"]["roll"] = cfg["memorisation"].pop("memo")
-    with pytest.raises(ConfigError, match=r"memorisation\.roll: the name of an experiment"):
+    source = {"memorisation": "memo", "comparisons": "learned_nfe", "starts": "start"}[section]
+    cfg[section][name] = cfg[section].pop(source)
+    with pytest.raises(ConfigError, match=clash):
         config.check_config(cfg)
+
+
+def test_a_reference_larger_than_its_run_is_refused_and_the_default_fits():
+    """The reference reruns the first of the learned run's starts: it cannot
+    have more. Without a reference section it takes min(2000, n_samples)."""
+    cfg = load_test_config()
+    roll = cfg["experiments"]["roll"]
+    roll["reference"]["n_samples"] = roll["n_samples"] + 1
+    with pytest.raises(
+        ConfigError, match=r"experiments\.roll\.reference\.n_samples: 301 above n_samples = 300"
+    ):
+        config.check_config(cfg)
+    del roll["reference"]
+    config.check_config(cfg)
+    assert config.reference_size(roll) == 300 and config.job_params("reference", roll)["n_reference"] == 300
+
+
+@pytest.mark.parametrize(
+    "source", [{"kind": "gaussian", "std": 1.0}, {"kind": "annulus", "inner": 2.5, "outer": 3.0}]
+)
+def test_a_smaller_start_draw_is_the_first_rows_of_a_larger_one(source):
+    """Reference runs pair with learned runs by this: sample i starts where
+    learned sample i does, whatever the two sizes."""
+    exp = {"source": source, "seed": 4, "data": {"kind": "spiral", "turns": 3, "noise": 0.1}}
+    small = experiment.start(exp, "ring", "euler", 5, 100, 2)
+    large = experiment.start(exp, "ring", "euler", 5, 1000, 2)
+    np.testing.assert_array_equal(small, large[:100])
+
+
+def test_equal_numbers_give_equal_seeds():
+    """``sigmas: [1, 3]`` and ``[1.0, 3.0]`` draw the same numbers."""
+    from stepdiff.seeds import job_seed
+
+    assert job_seed(0, "start", 1) == job_seed(0, "start", 1.0) == job_seed(0, "start", np.float64(1))
+    assert job_seed(0, "start", 0.5) != job_seed(0, "start", 1)
+    spec = {"data": {"kind": "gaussian", "mean": [2.0, 2.0], "std": 0.5}, "sampler": "ddim", "steps": 3}
+    spec.update(n_samples=50, seed=9, sigma_min=0.01)
+    ints = scores.start_rows({**spec, "sigmas": [1, 3]}, "s")
+    floats = scores.start_rows({**spec, "sigmas": [1.0, 3.0]}, "s")
+    assert [r["energy"] for r in ints] == [r["energy"] for r in floats]
 
 
 # Loaded by every Python process of a recorded run (through PYTHONPATH); in

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stepdiff import data, metrics, sampling
+from stepdiff import data, metrics, sampling, scores
 from stepdiff.process import Diffusion
 
 
@@ -78,7 +78,7 @@ def test_one_d_scores_against_the_exact_law():
     mean, std = sampling.gaussian_moments(3.0, np.sqrt(0.5), sigma, "ddim", 20)
     x = np.random.default_rng(3).normal(mean, std, (n, 1))
     test = dist.sample(n, np.random.default_rng(4))
-    out = metrics.evaluate(dist, x, test, Diffusion(sigma), "ddim", 20)
+    out = scores.evaluate(dist, x, test, Diffusion(sigma), "ddim", 20)
     assert out["ks_exact"] < 1.63 / np.sqrt(n)
     # the moments' standard errors: the sample sits on the exact law within 4 of them
     assert abs(out["mean"] - mean) < 4 * out["mean_se"] and abs(out["std"] - std) < 4 * out["std_se"]
@@ -105,11 +105,11 @@ def test_exact_gaussian_distances_against_closed_forms_and_sampling():
     few 1e-3 (tolerance 0.01)."""
     from scipy import stats
 
-    assert metrics.gaussian_ks(0, 1, 0.5, 1) == pytest.approx(2 * stats.norm.cdf(0.25) - 1, abs=1e-6)
-    assert metrics.gaussian_w1(0, 1, 0.5, 1) == pytest.approx(0.5, abs=1e-9)
+    assert scores.gaussian_ks(0, 1, 0.5, 1) == pytest.approx(2 * stats.norm.cdf(0.25) - 1, abs=1e-6)
+    assert scores.gaussian_w1(0, 1, 0.5, 1) == pytest.approx(0.5, abs=1e-9)
     rng = np.random.default_rng(8)
     x, y = rng.normal(1, 2, 1_000_000), rng.normal(0, 1, 1_000_000)
-    assert metrics.gaussian_w1(1, 2, 0, 1) == pytest.approx(stats.wasserstein_distance(x, y), abs=0.01)
+    assert scores.gaussian_w1(1, 2, 0, 1) == pytest.approx(stats.wasserstein_distance(x, y), abs=0.01)
 
 
 def test_energy_standard_error_matches_the_spread_over_draws():

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from stepdiff import config, data, sampling
-from stepdiff.config import run_label
+from stepdiff import data, registry, sampling
 from stepdiff.process import Diffusion, LinearFlow, exact_denoiser
+from stepdiff.registry import run_label
 
 
 def ve(dist, sigma):
@@ -14,8 +14,8 @@ def ve(dist, sigma):
 
 
 def test_every_registered_sampler_has_a_step():
-    assert set(sampling.STEPS) == set(config.SAMPLERS)
-    assert config.SAMPLERS["heun"].nfe(10) == 19 and config.SAMPLERS["ddim"].nfe(10) == 10
+    assert set(sampling.STEPS) == set(registry.SAMPLERS)
+    assert registry.SAMPLERS["heun"].nfe(10) == 19 and registry.SAMPLERS["ddim"].nfe(10) == 10
 
 
 @pytest.mark.parametrize("steps", [1, 2, 7, 50, 1000])
@@ -59,7 +59,7 @@ def test_recorded_rows_are_even_in_the_root_of_the_noise_scale():
 @pytest.mark.parametrize("label", ["ddpm", "ddim_karras", "heun"])
 def test_sample_keeps_exactly_the_rows_asked_for(label):
     """keep=rows gives the rows of the full path: same samples, same draws."""
-    name, grid = config.parse_label(label)
+    name, grid = registry.parse_label(label)
     ts, process = sampling.time_grid(50, grid), Diffusion(2.0)
     denoiser = ve(data.point_masses([[1.0, -1.0], [0.0, 2.0]]), 2.0)
     x1 = 2.0 * np.random.default_rng(1).standard_normal((30, 2))
@@ -300,7 +300,7 @@ def path_error(process, label, steps, t_min):
     x1 = np.linspace(-2.0, 2.0, 5)[:, None] * process.scale + 0.3
     denoiser = exact_denoiser(process, data.gaussian(MU, S))
     _, path = sampling.run(denoiser, process, label, steps, x1, t_min=t_min, trajectory=len(x1))
-    ts = sampling.time_grid(steps, config.parse_label(label)[1], t_min)
+    ts = sampling.time_grid(steps, registry.parse_label(label)[1], t_min)
     exact = [flow_map(process, x1, t) for t in ts[:-1]]
     exact.append(exact_mean(process, exact[-1], ts[-2]))
     return np.abs(path - np.stack(exact)).max()

@@ -29,9 +29,9 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from .config import DEFAULT_GRID, parse_label, run_of  # noqa: E402
 from .grids import times  # noqa: E402
 from .io import atomic  # noqa: E402
+from .registry import DEFAULT_GRID, parse_label, run_of  # noqa: E402
 
 # Each frame draws only what moves on a saved background, and Pillow's fast
 # octree palette encodes it: two panels of 2000 dots cost about 25 ms a

@@ -7,80 +7,8 @@ sampler runs). Every error names the config key it is about.
 
 from __future__ import annotations
 
-import zlib
-from dataclasses import dataclass
-
-from .grids import GRIDS, KARRAS_T_MIN, last_time
-
-DEFAULT_GRID = "uniform"
-
-
-@dataclass(frozen=True)
-class Sampler:
-    """What the workflow needs to know of a sampler (its step lives in
-    ``sampling.STEPS`` under the same name)."""
-
-    processes: tuple[str, ...]  # "diffusion", "flow"
-    evals_per_step: int  # denoiser evaluations per step; the last step is Euler
-    stochastic: bool = False  # fresh noise each step: the output is not a function of the start
-
-    def nfe(self, steps: int) -> int:
-        """Network (denoiser) evaluations for ``steps`` intervals."""
-        return self.evals_per_step * steps - (self.evals_per_step - 1)
-
-
-SAMPLERS = {
-    "ddpm": Sampler(("diffusion",), 1, stochastic=True),
-    "ddim": Sampler(("diffusion",), 1),
-    "euler": Sampler(("flow",), 1),
-    "heun": Sampler(("diffusion", "flow"), 2),
-}
-
-
-class ConfigError(ValueError):
-    """A config value that the schema accepts but the experiments cannot use."""
-
-
-def run_label(sampler: str, grid: str = DEFAULT_GRID) -> str:
-    """File-name label of a sampler run: ``ddim`` or ``ddim_karras``."""
-    return sampler if grid == DEFAULT_GRID else f"{sampler}_{grid}"
-
-
-def parse_label(label: str) -> tuple[str, str]:
-    """Inverse of :func:`run_label`."""
-    sampler, _, grid = label.partition("_")
-    grid = grid or DEFAULT_GRID
-    if sampler not in SAMPLERS or grid not in GRIDS:
-        raise ConfigError(
-            f"sampler label {label!r}: expected one of {SAMPLERS}, optionally "
-            f"followed by _<grid> with grid in {GRIDS[1:]}"
-        )
-    return sampler, grid
-
-
-def run_of(key: str) -> tuple[str, int]:
-    """(label, steps) from a ``{label}-{steps}`` key (or a file named so)."""
-    label, steps = key.rsplit("/", 1)[-1].split(".", 1)[0].rsplit("-", 1)
-    return label, int(steps)
-
-
-def label_pattern() -> str:
-    """Regex for the ``{sampler}`` wildcard, built from the known names."""
-    grids = "|".join(g for g in GRIDS if g != DEFAULT_GRID)
-    return f"({'|'.join(SAMPLERS)})(_({grids}))?"
-
-
-def as_list(steps) -> list[int]:
-    return list(steps) if isinstance(steps, list) else [steps]
-
-
-def sampler_runs(exp: dict) -> list[tuple[str, int]]:
-    """All (label, steps) sampler configurations of one experiment."""
-    return [
-        (run_label(s["name"], s.get("grid", DEFAULT_GRID)), n)
-        for s in exp["samplers"]
-        for n in as_list(s["steps"])
-    ]
+from .grids import KARRAS_T_MIN, last_time
+from .registry import DEFAULT_GRID, SAMPLERS, ConfigError, as_list, parse_label, sampler_runs, start_key
 
 
 def sweeps(exp: dict) -> dict[str, list[int]]:
@@ -127,12 +55,31 @@ def data_dim(data: dict) -> int:
     return 2  # swiss_roll, spiral
 
 
+def output_names(config: dict) -> dict[str, str]:
+    """Each name that a file or folder under results/ is named after, with
+    the config key it comes from: an experiment's figures are ``{e}`` and
+    ``{e}_steps``, its data and models ``{e}``; a comparison's figure, a
+    study's figure, data and models are its name."""
+    names: dict[str, str] = {}
+    sections = [(e, "experiments") for e in config["experiments"]]
+    sections += [(n, s) for s in ("comparisons", "starts", "memorisation") for n in config.get(s, {})]
+    for name, section in sections:
+        own = [name, f"{name}_steps"] if section == "experiments" else [name]
+        for out in own:
+            if out in names:
+                raise ConfigError(
+                    f"{section}.{name}: its outputs would be named {out!r}, as those of {names[out]}; "
+                    "rename one of them"
+                )
+            names[out] = f"{section}.{name}"
+    return names
+
+
 def check_config(config: dict) -> None:
     """Semantic checks that JSON schema cannot express; raise ConfigError."""
+    output_names(config)
     for name, spec in config.get("starts", {}).items():
         key = f"starts.{name}"
-        if name in config["experiments"] or name in config.get("comparisons", {}):
-            raise ConfigError(f"{key}: the name of an experiment or comparison; figures would collide")
         try:
             sampler, _ = parse_label(spec["sampler"])
         except ConfigError as error:
@@ -147,11 +94,6 @@ def check_config(config: dict) -> None:
                 raise ConfigError(f"{key}.learned: {e} has no {spec['sampler']} run at {spec['steps']} steps")
     for name, spec in config.get("memorisation", {}).items():
         key = f"memorisation.{name}"
-        taken = {*config["experiments"], *config.get("comparisons", {}), *config.get("starts", {})}
-        if name in taken:
-            raise ConfigError(
-                f"{key}: the name of an experiment, comparison or start study; files would collide"
-            )
         if spec["data"]["kind"] not in ("swiss_roll", "spiral"):
             raise ConfigError(f"{key}.data.kind: a training set is drawn from swiss_roll or spiral data")
         too_big = [n for n in spec["sizes"] if n > spec["data"]["n"]]
@@ -164,8 +106,6 @@ def check_config(config: dict) -> None:
                 raise ConfigError(f"{key}.samplers[{i}].name: {sampler['name']} is not a diffusion sampler")
         check_trained_range(spec, key)
     for name, spec in config.get("comparisons", {}).items():
-        if name in config["experiments"]:
-            raise ConfigError(f"comparisons.{name}: the name of an experiment; figures would collide")
         for e in spec["experiments"]:
             if e not in config["experiments"]:
                 raise ConfigError(f"comparisons.{name}.experiments: no experiment {e!r}")
@@ -206,6 +146,12 @@ def check_config(config: dict) -> None:
             if run in seen:
                 raise ConfigError(f"{key}.samplers: {run[0]} with {run[1]} steps is listed twice")
             seen.add(run)
+        n_reference = exp.get("reference", {}).get("n_samples")
+        if n_reference is not None and n_reference > exp["n_samples"]:
+            raise ConfigError(
+                f"{key}.reference.n_samples: {n_reference} above n_samples = {exp['n_samples']} "
+                "(the reference reruns the first of the learned run's starts)"
+            )
         if is_learned(exp):
             check_trained_range(exp, key)
 
@@ -227,11 +173,6 @@ def check_trained_range(exp: dict, key: str) -> None:
                 )
 
 
-def start_key(sigma) -> str:
-    """The folder of a start study's network at noise scale ``sigma``."""
-    return f"sigma{sigma:g}"
-
-
 def start_networks(spec: dict) -> dict:
     """A start study's networks, as ``{start_key(sigma): train-job params}``: its ``model``
     section at each of its sigmas, trained down to the noise level
@@ -247,18 +188,6 @@ def start_networks(spec: dict) -> dict:
         }
         for sigma in spec["sigmas"]
     }
-
-
-def job_seed(seed: int, *keys) -> list[int]:
-    """Entropy for ``numpy.random.default_rng``: the config seed plus stable
-    hashes of the job's wildcards, so a job's draws do not depend on which
-    other jobs ran (Python's ``hash`` is salted per process; crc32 is not)."""
-    return [int(seed)] + [zlib.crc32(str(k).encode()) for k in keys]
-
-
-def int_seed(seed: int, *keys) -> int:
-    """A 32-bit seed for libraries that take one int (torch), from the same entropy as :func:`job_seed`."""
-    return zlib.crc32(repr(job_seed(seed, *keys)).encode())
 
 
 def final_runs(exp: dict, uniform_only: bool = False, max_steps=None) -> list[tuple[str, int]]:
@@ -285,8 +214,9 @@ def reference_runs(exp: dict) -> list[tuple[str, int]]:
 
 
 def reference_size(exp: dict) -> int:
-    """Samples drawn with the exact denoiser for a learned experiment."""
-    return exp.get("reference", {}).get("n_samples", 2000)
+    """Samples drawn with the exact denoiser for a learned experiment: the
+    first of the learned run's starts (2000 by default, at most n_samples)."""
+    return exp.get("reference", {}).get("n_samples", min(2000, exp["n_samples"]))
 
 
 def sample_sizes(exp: dict) -> list[int]:

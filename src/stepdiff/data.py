@@ -13,13 +13,8 @@ from functools import cached_property
 
 import numpy as np
 
-from .config import job_seed
 from .curve import Curve
-
-
-def rng_for(seed: int, *keys) -> np.random.Generator:
-    """The generator of one job: config seed plus the job's wildcards."""
-    return np.random.default_rng(job_seed(seed, *keys))
+from .seeds import rng_for  # noqa: F401 (data.rng_for: the draws' generator)
 
 
 @dataclass(frozen=True)
@@ -152,21 +147,6 @@ class Spiral(OnCurve):
         u = rng.uniform(0, self.turns * 2 * np.pi, n)
         r = u / (2 * np.pi)
         return np.column_stack([r * np.cos(u), r * np.sin(u)]) + self.noise * rng.standard_normal((n, 2))
-
-
-@dataclass(frozen=True)
-class Annulus:
-    """A flow source: radius uniform on ``[inner, outer]``, angle uniform."""
-
-    inner: float
-    outer: float
-
-    dim = 2
-
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        r = rng.uniform(self.inner, self.outer, n)
-        angle = rng.uniform(0, 2 * np.pi, n)
-        return np.column_stack([r * np.cos(angle), r * np.sin(angle)])
 
 
 def from_config(data: dict):

@@ -1,38 +1,20 @@
-"""From one experiment's config section to the arrays of its jobs.
+"""From one experiment's config section to its sampler runs.
 
 Each function takes the job's params (``config.job_params``: the keys that
 kind of job reads) and the experiment's name, so every job's logic is
-testable without Snakemake. Only numpy here: jobs start fast.
+testable without Snakemake. Only numpy here: jobs start fast. Drawing the
+data sets is ``datasets``' (it reaches no sampler).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import data, process, sampling
-from .config import parse_label
+from . import process, sampling
+from .datasets import distribution
 from .io import Trajectories
-
-
-def distribution(exp: dict):
-    return data.from_config(exp["data"])
-
-
-def make_data(exp: dict, name: str) -> dict[str, np.ndarray]:
-    """Training set and held-out test set, each from its own generator."""
-    dist = distribution(exp)
-    sizes = {"train": exp["data"].get("n", exp["n_samples"]), "test": exp["n_samples"]}
-    return {
-        split: np.asarray(dist.sample(n, data.rng_for(exp["seed"], name, split)), dtype=float)
-        for split, n in sizes.items()
-    }
-
-
-def floor_draw(exp: dict, name: str) -> np.ndarray:
-    """A second held-out draw for noise floors, as large as the largest sample
-    set evaluated (its first ``n`` rows serve size ``n``)."""
-    n = max(exp["sizes"])
-    return np.asarray(distribution(exp).sample(n, data.rng_for(exp["seed"], name, "floor")), dtype=float)
+from .registry import parse_label
+from .seeds import rng_for
 
 
 def start(exp: dict, name: str, label: str, steps: int, n: int, dim: int) -> np.ndarray:
@@ -43,7 +25,7 @@ def start(exp: dict, name: str, label: str, steps: int, n: int, dim: int) -> np.
     reference sample ``i`` starts where learned sample ``i`` does: for a
     deterministic sampler their distance is the network's error alone.
     """
-    rng = data.rng_for(exp["seed"], name, "start", label, steps)
+    rng = rng_for(exp["seed"], name, "start", label, steps)
     return process.from_config(exp).source(n, dim, rng)
 
 
@@ -55,7 +37,7 @@ CLOUD = 2000
 def _sample(exp, name, label, steps, denoiser, n, trajectory=0, keep=None):
     dist, proc = distribution(exp), process.from_config(exp)
     x1 = start(exp, name, label, steps, n, dist.dim)
-    rng = data.rng_for(exp["seed"], name, "noise", label, steps)
+    rng = rng_for(exp["seed"], name, "noise", label, steps)
     denoiser = denoiser or process.exact_denoiser(proc, dist)
     return sampling.run(denoiser, proc, label, steps, x1, rng, exp["t_min"], trajectory, keep)
 

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from . import network
-from .config import int_seed
 from .process import Diffusion, from_config
+from .seeds import int_seed
 
 
 def pick_device(name: str) -> torch.device:

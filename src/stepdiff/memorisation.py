@@ -13,9 +13,10 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from . import process, sampling
-from .config import SAMPLERS, parse_label, sampler_runs
-from .data import from_config, point_masses, rng_for
+from .data import from_config, point_masses
 from .metrics import energy_distance_se, nn_median_se, self_distances
+from .registry import SAMPLERS, parse_label, sampler_runs
+from .seeds import rng_for
 
 RATIO = 3.0  # memorised: |x - NN1| < |x - NN2| / RATIO (Gu et al. 2023)
 

@@ -11,11 +11,12 @@ import pandas as pd  # noqa: E402
 import scipy  # noqa: E402  scipy.stats (0.4 s to import) loads on first use: the 1-D histograms
 
 from . import process  # noqa: E402
-from .config import parse_label, run_label, run_of  # noqa: E402
-from .data import from_config, rng_for  # noqa: E402
+from .data import from_config  # noqa: E402
 from .memorisation import crossing  # noqa: E402
 from .metrics import mixture_cdf  # noqa: E402
+from .registry import parse_label, run_label, run_of  # noqa: E402
 from .sampling import gaussian_law  # noqa: E402
+from .seeds import rng_for  # noqa: E402
 
 
 def _save(fig, path):

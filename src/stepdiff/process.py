@@ -21,7 +21,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import data
+
+@dataclass(frozen=True)
+class Annulus:
+    """A flow source: radius uniform on ``[inner, outer]``, angle uniform."""
+
+    inner: float
+    outer: float
+
+    dim = 2
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """One (radius, angle) pair of uniforms per row, drawn row by row: the
+        first rows of a larger draw are the smaller draw (``experiment.start``
+        pairs reference and learned runs by it)."""
+        u = rng.random((n, 2))
+        r = self.inner + (self.outer - self.inner) * u[:, 0]
+        angle = 2 * np.pi * u[:, 1]
+        return np.column_stack([r * np.cos(angle), r * np.sin(angle)])
 
 
 @dataclass(frozen=True)
@@ -66,7 +83,7 @@ class LinearFlow:
     ``N(0, scale^2 I)``, or an annulus when ``annulus`` is given."""
 
     scale: float  # the source's coordinate std
-    annulus: data.Annulus | None = None
+    annulus: Annulus | None = None
     kind = "flow"
     # Trained noise levels stop at sigma_t / alpha_t = LEVEL_MAX * scale
     # (t = 100/101), where E[x0 | x_t] is E[x0] to within 1e-4 of the data's
@@ -116,7 +133,7 @@ def flow(source: dict) -> LinearFlow:
     if source["kind"] == "annulus":
         a, b = float(source["inner"]), float(source["outer"])
         # coordinate std of radius ~ U(a, b) at a uniform angle: sqrt(E r^2 / 2)
-        return LinearFlow(math.sqrt((a * a + a * b + b * b) / 6), data.Annulus(a, b))
+        return LinearFlow(math.sqrt((a * a + a * b + b * b) / 6), Annulus(a, b))
     raise ValueError(f"source.kind: unknown kind {source['kind']!r}")
 
 

@@ -2,7 +2,7 @@
 grid and a generator (docs/theory.md sections 2, 3, 8 and 9).
 
 Every sampler is one step function of one signature, registered in
-``STEPS`` under the names of ``config.SAMPLERS`` (which says which process
+``STEPS`` under the names of ``registry.SAMPLERS`` (which says which process
 each serves and what it costs), and ``sample`` is the only loop:
 
 * ``ddpm`` (diffusion): the one-step mean ``mu = x + (dt/t)(D - x)`` plus
@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import parse_label
 from .data import gaussian
 from .grids import KARRAS_T_MIN, times
 from .process import exact_denoiser
+from .registry import parse_label
 
 
 def time_grid(steps: int, kind: str = "uniform", t_min: float = KARRAS_T_MIN) -> np.ndarray:

@@ -13,7 +13,6 @@ from stepdiff.config import (
     has_noise_floor,
     is_learned,
     job_params,
-    label_pattern,
     sampler_runs,
     start_networks,
     sweeps,
@@ -21,6 +20,7 @@ from stepdiff.config import (
     reference_runs,
 )
 from stepdiff.provenance import fingerprint
+from stepdiff.registry import label_pattern
 
 check_config(config)
 

@@ -1,6 +1,6 @@
 """Write the training set and the held-out test set."""
 
-from stepdiff.experiment import make_data
+from stepdiff.datasets import make_data
 from stepdiff.io import log_to, save_npy
 
 log = log_to(snakemake.log[0])

@@ -4,7 +4,7 @@ import numpy as np
 
 from stepdiff.experiment import sweep
 from stepdiff.io import log_to, save_rows, save_runs
-from stepdiff.metrics import COLUMNS, sweep_rows
+from stepdiff.scores import COLUMNS, sweep_rows
 
 sm = snakemake
 log = log_to(sm.log[0])

@@ -5,7 +5,7 @@ import numpy as np
 
 from stepdiff.experiment import reference_run
 from stepdiff.io import load_run, log_to, save_npy, save_rows
-from stepdiff.metrics import COLUMNS, run_rows
+from stepdiff.scores import COLUMNS, run_rows
 
 sm = snakemake
 log = log_to(sm.log[0])

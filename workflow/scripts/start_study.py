@@ -1,9 +1,9 @@
 """Run a start study: the exact denoiser from N(0, sigma^2) and from p_1, per sigma."""
 
 from stepdiff import network
-from stepdiff.config import start_key
 from stepdiff.io import log_to, save_rows
-from stepdiff.metrics import START_COLUMNS, start_rows
+from stepdiff.registry import start_key
+from stepdiff.scores import START_COLUMNS, start_rows
 
 sm = snakemake
 log = log_to(sm.log[0])

@@ -2,9 +2,10 @@
 
 import torch
 
-from stepdiff.data import from_config, rng_for
+from stepdiff.data import from_config
 from stepdiff.io import log_to
 from stepdiff.learn import fit_each
+from stepdiff.seeds import rng_for
 
 sm = snakemake
 log = log_to(sm.log[0])

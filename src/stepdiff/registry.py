@@ -1,0 +1,89 @@
+"""Names: the sampler registry and the labels of sampler runs, in pure Python.
+
+What the workflow and the jobs need to know of a sampler by name (which
+process it serves, what it costs, whether it is stochastic) lives here, so
+that a sampling job reaches the samplers' code and the names, and a data or
+training job reaches neither. The step functions live in ``sampling``
+under the same names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .grids import GRIDS
+
+DEFAULT_GRID = "uniform"
+
+
+class ConfigError(ValueError):
+    """A config value that the schema accepts but the experiments cannot use."""
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """What the workflow needs to know of a sampler (its step lives in
+    ``sampling.STEPS`` under the same name)."""
+
+    processes: tuple[str, ...]  # "diffusion", "flow"
+    evals_per_step: int  # denoiser evaluations per step; the last step is Euler
+    stochastic: bool = False  # fresh noise each step: the output is not a function of the start
+
+    def nfe(self, steps: int) -> int:
+        """Network (denoiser) evaluations for ``steps`` intervals."""
+        return self.evals_per_step * steps - (self.evals_per_step - 1)
+
+
+SAMPLERS = {
+    "ddpm": Sampler(("diffusion",), 1, stochastic=True),
+    "ddim": Sampler(("diffusion",), 1),
+    "euler": Sampler(("flow",), 1),
+    "heun": Sampler(("diffusion", "flow"), 2),
+}
+
+
+def run_label(sampler: str, grid: str = DEFAULT_GRID) -> str:
+    """File-name label of a sampler run: ``ddim`` or ``ddim_karras``."""
+    return sampler if grid == DEFAULT_GRID else f"{sampler}_{grid}"
+
+
+def parse_label(label: str) -> tuple[str, str]:
+    """Inverse of :func:`run_label`."""
+    sampler, _, grid = label.partition("_")
+    grid = grid or DEFAULT_GRID
+    if sampler not in SAMPLERS or grid not in GRIDS:
+        raise ConfigError(
+            f"sampler label {label!r}: expected one of {list(SAMPLERS)}, optionally "
+            f"followed by _<grid> with grid in {list(GRIDS[1:])}"
+        )
+    return sampler, grid
+
+
+def run_of(key: str) -> tuple[str, int]:
+    """(label, steps) from a ``{label}-{steps}`` key (or a file named so)."""
+    label, steps = key.rsplit("/", 1)[-1].split(".", 1)[0].rsplit("-", 1)
+    return label, int(steps)
+
+
+def label_pattern() -> str:
+    """Regex for the ``{sampler}`` wildcard, built from the known names."""
+    grids = "|".join(g for g in GRIDS if g != DEFAULT_GRID)
+    return f"({'|'.join(SAMPLERS)})(_({grids}))?"
+
+
+def as_list(steps) -> list[int]:
+    return list(steps) if isinstance(steps, list) else [steps]
+
+
+def sampler_runs(exp: dict) -> list[tuple[str, int]]:
+    """All (label, steps) sampler configurations of one experiment or study."""
+    return [
+        (run_label(s["name"], s.get("grid", DEFAULT_GRID)), n)
+        for s in exp["samplers"]
+        for n in as_list(s["steps"])
+    ]
+
+
+def start_key(sigma) -> str:
+    """The folder of a start study's network at noise scale ``sigma``."""
+    return f"sigma{sigma:g}"

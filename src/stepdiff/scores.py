@@ -1,0 +1,121 @@
+"""Score tables: each sampler run's metrics as rows, with what only the
+sampler's code can say (the exact output law on Gaussian data).
+
+``metrics`` computes distances; this module runs what is needed to put
+them in a table (``sampling.gaussian_law``, the registry's NFE).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy  # scipy.stats (0.4 s to import) loads on first use: only 1-D scores need it
+
+from . import process, sampling
+from .data import GaussianMixture, from_config
+from .grids import KARRAS_T_MIN
+from .metrics import energy_distance_se, nn_median, paired_distance, score, self_distances
+from .registry import SAMPLERS, parse_label
+from .sampling import gaussian_law
+from .seeds import rng_for
+
+
+def gaussian_ks(m1, s1, m2, s2, n=200_001):
+    """KS distance between two normal laws: sup |F1 - F2| on a fine grid."""
+    x = np.linspace(min(m1 - 10 * s1, m2 - 10 * s2), max(m1 + 10 * s1, m2 + 10 * s2), n)
+    return float(np.abs(scipy.stats.norm.cdf(x, m1, s1) - scipy.stats.norm.cdf(x, m2, s2)).max())
+
+
+def gaussian_w1(m1, s1, m2, s2, n=200_000):
+    """Wasserstein-1 between two normal laws: the mean gap of their quantile functions."""
+    z = scipy.stats.norm.ppf((np.arange(n) + 0.5) / n)
+    return float(np.mean(np.abs(m1 - m2 + (s1 - s2) * z)))
+
+
+def exact_gaussian_score(dist, x, process, label, steps, t_min=KARRAS_T_MIN):
+    """For 1-D Gaussian data the sampler's output law is exactly N(mean, std^2)
+    (docs/theory.md section 6): its moments, its KS and W1 distances to the data law
+    (what the measured ``ks_data`` and ``w1_data`` converge to), and the KS
+    distance of ``x`` to it."""
+    gaussian = isinstance(dist, GaussianMixture) and len(dist.means) == 1 and dist.stds[0] > 0
+    if not (gaussian and dist.dim == 1):  # a point mass (std 0) has no KS law to score against
+        return {}
+    m, s = dist.means[0, 0], dist.stds[0]
+    mean, std = gaussian_law(m, s, process, label, steps, t_min)
+    return {
+        "exact_mean": mean,
+        "exact_std": std,
+        "exact_ks_data": gaussian_ks(mean, std, m, s),
+        "exact_w1_data": gaussian_w1(mean, std, m, s),
+        "ks_exact": scipy.stats.kstest(x[:, 0], scipy.stats.norm(mean, std).cdf).statistic,
+    }
+
+
+def evaluate(dist, x, test, process, label, steps, t_min=KARRAS_T_MIN, test_self=None):
+    """All metrics of one sampler run, as a dict metric -> value."""
+    out = score(dist, x, test, test_self)
+    out.update(exact_gaussian_score(dist, x, process, label, steps, t_min))
+    return {k: float(v) for k, v in out.items()}
+
+
+COLUMNS = ("experiment", "sampler", "grid", "steps", "nfe", "denoiser", "n", "metric", "value")
+
+
+def run_rows(exp, name, samples, test, label, steps, denoiser, paired=None, test_self=None) -> list[dict]:
+    """One run's metrics as table rows (``COLUMNS``). ``paired``: the learned
+    samples from the same starts (for an exact-denoiser reference run); their
+    median distance to this run, for a deterministic sampler, is the
+    network's error alone."""
+    sampler, grid = parse_label(label)
+    proc = process.from_config(exp)
+    values = evaluate(from_config(exp["data"]), samples, test, proc, label, steps, exp["t_min"], test_self)
+    if paired is not None and not SAMPLERS[sampler].stochastic:
+        values["paired_dist"] = paired_distance(samples, paired)
+    run = (name, sampler, grid, steps, SAMPLERS[sampler].nfe(steps), denoiser, len(samples))
+    return [dict(zip(COLUMNS, (*run, metric, value))) for metric, value in values.items()]
+
+
+def sweep_rows(exp, name, runs, test, label, denoiser) -> list[dict]:
+    """:func:`run_rows` of every run of a sweep (``experiment.sweep``); the
+    held-out set's self-distances are computed once."""
+    rows, test_self = [], self_distances(test) if test.shape[1] > 1 else None
+    for steps, (x, _) in runs.items():
+        rows += run_rows(exp, name, x, test, label, steps, denoiser, test_self=test_self)
+    return rows
+
+
+START_COLUMNS = ("sigma", "start", "n", "energy", "energy_se", "nn_median")
+
+
+def start_rows(spec: dict, name: str, networks=None) -> list[dict]:
+    """A start study (docs/theory.md section 10): for each noise scale ``sigma``, the
+    sampler with the exact denoiser of the data, started from ``N(0, sigma^2)``
+    (the usual start) and from the true ``p_1`` (data plus noise: no start
+    mismatch), scored against one held-out draw; and the noise floor (a fresh
+    draw of the data, ``start = floor``). Both starts of one sigma share their
+    noise draw, so their difference is the start's alone; ``networks``
+    (``{sigma: denoiser}``) run from the same N(0, sigma^2) draw
+    (``start = learned``)."""
+    dist, n = from_config(spec["data"]), spec["n_samples"]
+    test = dist.sample(5000, rng_for(spec["seed"], name, "test"))
+    rows = []
+
+    def add(sigma, start, x):
+        energy, se = energy_distance_se(x, test)
+        rows.append(dict(zip(START_COLUMNS, (sigma, start, n, energy, se, nn_median(x, test)))))
+
+    for sigma in spec["sigmas"]:
+        proc = process.Diffusion(float(sigma))
+        denoiser = process.exact_denoiser(proc, dist)
+        t_min = (spec["sigma_min"] / sigma) ** 2  # every sigma refines down to the same noise level
+        noise = sigma * rng_for(spec["seed"], name, "start", sigma).standard_normal((n, dist.dim))
+        data = dist.sample(n, rng_for(spec["seed"], name, "p1", sigma))
+        for start, x1 in (("prior", noise), ("p1", data + noise)):
+            add(sigma, start, sampling.run(denoiser, proc, spec["sampler"], spec["steps"], x1, t_min=t_min))
+        if networks:
+            add(
+                sigma,
+                "learned",
+                sampling.run(networks[sigma], proc, spec["sampler"], spec["steps"], noise, t_min=t_min),
+            )
+    add(float("nan"), "floor", dist.sample(n, rng_for(spec["seed"], name, "floor")))
+    return rows

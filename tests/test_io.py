@@ -51,3 +51,22 @@ def test_old_sweep_layout_is_named(tmp_path):
     np.savez(target, **{"samples-5": np.zeros((3, 2)), "trajectories-5": np.zeros((6, 3, 2))})
     with pytest.raises(ValueError, match="rows-5.*rerun"):
         load_run(target, 5)
+
+
+def test_a_figure_that_fails_to_save_leaves_no_file(tmp_path, monkeypatch):
+    """Figures are written under a temporary name like every output: a
+    savefig that dies half-way leaves nothing that looks complete."""
+    import matplotlib.figure
+
+    from stepdiff import plots
+
+    def half_written(self, path, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"\xff\xd8 a truncated jpeg")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_written)
+    fig = plots.plt.figure()
+    with pytest.raises(OSError, match="disk full"):
+        plots._save(fig, str(tmp_path / "exp0.jpg"))
+    assert list(tmp_path.iterdir()) == []

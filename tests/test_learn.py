@@ -1,7 +1,9 @@
 """The learned denoiser: it finds E[x0 | x_t] where that is known exactly."""
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,6 +121,25 @@ def test_the_numpy_network_does_not_import_torch():
     assert proc.returncode == 0, proc.stderr
 
 
-def test_auto_device_falls_back_to_cpu():
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert learn.pick_device("auto").type == expected
+def test_the_device_is_what_the_config_says():
+    """No guessing: the device changes the weights, so it is a setting."""
+    assert learn.pick_device("cpu").type == "cpu"
+    if torch.cuda.is_available():
+        assert learn.pick_device("cuda").type == "cuda"
+    else:
+        with pytest.raises(RuntimeError, match="model.device is cuda"):
+            learn.pick_device("cuda")
+
+
+def test_every_torch_rule_carries_its_thread_count_as_a_param():
+    """Torch sums in another order on another thread count, so the weights
+    differ (1 against 2 threads, 100 steps of exp3's recipe: up to 0.03): a
+    training job's threads are a param, and --set-threads reruns it."""
+    rules = Path(__file__).resolve().parents[1] / "workflow" / "rules"
+    torch_rules = []
+    for smk in rules.glob("*.smk"):
+        for block in re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]:
+            if "torch.yaml" in block:
+                torch_rules.append(block.split(":", 1)[0])
+                assert "threads=torch_threads" in block, block.split(":", 1)[0]
+    assert sorted(torch_rules) == ["memorisation_train", "start_train", "train"]

@@ -23,9 +23,10 @@ from .seeds import int_seed
 
 
 def pick_device(name: str) -> torch.device:
-    """``cpu``, ``cuda``, or ``auto`` (a GPU when torch sees one)."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+    """``cpu`` or ``cuda``, as ``model.device`` says: the device changes the
+    weights, so it is a setting of the training job, never guessed."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("model.device is cuda, but torch sees no GPU here: use device: cpu")
     return torch.device(name)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -12,6 +14,7 @@ import scipy  # noqa: E402  scipy.stats (0.4 s to import) loads on first use: th
 
 from . import process  # noqa: E402
 from .data import from_config  # noqa: E402
+from .io import atomic  # noqa: E402
 from .memorisation import crossing  # noqa: E402
 from .metrics import mixture_cdf  # noqa: E402
 from .registry import parse_label, run_label, run_of  # noqa: E402
@@ -20,8 +23,12 @@ from .seeds import rng_for  # noqa: E402
 
 
 def _save(fig, path):
-    fig.savefig(path, dpi=120, pil_kwargs={"quality": 90})
-    plt.close(fig)
+    """Write the figure under a temporary name, renamed when complete."""
+    try:
+        with atomic(path, os.path.splitext(path)[1]) as tmp:  # matplotlib reads the format from the suffix
+            fig.savefig(tmp, dpi=120, pil_kwargs={"quality": 90})
+    finally:
+        plt.close(fig)
 
 
 def experiment_figure(exp, name, train, samples, trajectories, loss, path):

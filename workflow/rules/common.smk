@@ -190,6 +190,13 @@ def settings(job):
     return params
 
 
+def torch_threads(wildcards, threads):
+    """A training job's thread count, as a param: torch's sums run in another
+    order on another count, so the weights change with it (a training job
+    reruns when --set-threads changes it)."""
+    return threads
+
+
 def code(script):
     """A fingerprint of the library modules a rule's script imports: editing
     one reruns exactly the jobs whose code reaches it."""

@@ -49,6 +49,7 @@ rule memorisation_train:
     params:
         exp=memo_settings("train"),
         sizes=lambda wildcards: MEMO[wildcards.study]["sizes"],
+        threads=torch_threads,
         code=code("memorisation_train.py"),
     script:
         "../scripts/memorisation_train.py"

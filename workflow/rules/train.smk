@@ -22,6 +22,7 @@ rule train:
         runtime=30,
     params:
         exp=settings("train"),
+        threads=torch_threads,
         code=code("train.py"),
     script:
         "../scripts/train.py"
@@ -47,6 +48,7 @@ rule start_train:
     params:
         spec=start_part("data", "n_samples", "seed"),
         networks=lambda wildcards: canonical(start_networks(STARTS[wildcards.study])),
+        threads=torch_threads,
         code=code("start_train.py"),
     script:
         "../scripts/start_train.py"

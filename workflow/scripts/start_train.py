@@ -9,7 +9,7 @@ from stepdiff.seeds import rng_for
 
 sm = snakemake
 log = log_to(sm.log[0])
-torch.set_num_threads(sm.threads)
+torch.set_num_threads(sm.params.threads)  # in the params: it changes the weights
 spec, name = sm.params.spec, sm.wildcards.study
 n = spec["data"].get("n", spec["n_samples"])  # swiss_roll and spiral data give n
 x0 = from_config(spec["data"]).sample(n, rng_for(spec["seed"], name, "train"))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stepdiff import data, registry, sampling
+from stepdiff import data, process, registry, sampling, scores
 from stepdiff.process import Diffusion, LinearFlow, exact_denoiser
 from stepdiff.registry import run_label
 
@@ -13,9 +13,32 @@ def ve(dist, sigma):
     return exact_denoiser(Diffusion(sigma), dist)
 
 
-def test_every_registered_sampler_has_a_step():
-    assert set(sampling.STEPS) == set(registry.SAMPLERS)
-    assert registry.SAMPLERS["heun"].nfe(10) == 19 and registry.SAMPLERS["ddim"].nfe(10) == 10
+def test_every_registered_sampler_has_a_function_and_nothing_else_does():
+    functions = {name[len("sample_") :] for name in dir(sampling) if name.startswith("sample_")}
+    assert functions == set(registry.SAMPLERS)
+
+
+@pytest.mark.parametrize("grid", ["uniform", "sigma", "karras"])
+@pytest.mark.parametrize("sampler", list(registry.SAMPLERS))
+@pytest.mark.parametrize("steps", [1, 2, 7])
+def test_the_nfe_column_is_the_counted_evaluations_of_the_real_run(sampler, grid, steps):
+    """The table's nfe is what a run of the sampler really evaluates (a
+    wrapped denoiser counts its calls), for every sampler and grid; Heun costs
+    2 steps - 1 (its last step to t = 0 is Euler), the others one per step."""
+    exp = {"data": {"kind": "point_masses", "points": [[1.0, 0.0], [-1.0, 0.5]]}, "seed": 0, "t_min": 1e-4}
+    exp.update(
+        {"sigma": 2.0}
+        if "diffusion" in registry.SAMPLERS[sampler].processes
+        else {"source": {"kind": "gaussian", "std": 1.0}}
+    )
+    label = registry.run_label(sampler, grid)
+    proc = process.from_config(exp)
+    counted = sampling.Counted(exact_denoiser(proc, data.from_config(exp["data"])))
+    x1 = proc.source(40, 2, np.random.default_rng(0))
+    x = sampling.run(counted, proc, label, steps, x1, np.random.default_rng(1), exp["t_min"])
+    rows = scores.run_rows(exp, "e", x, x1, label, steps, "exact")
+    assert {r["nfe"] for r in rows} == {counted.calls}
+    assert counted.calls == (2 * steps - 1 if sampler == "heun" else steps)
 
 
 @pytest.mark.parametrize("steps", [1, 2, 7, 50, 1000])
@@ -27,7 +50,7 @@ def test_ddim_lands_exactly_on_a_point_mass(steps, grid):
     ts = sampling.time_grid(steps, grid)
     process = Diffusion(4.0)
     denoiser = ve(data.point_masses([a]), 4.0)
-    x, path = sampling.sample(denoiser, process, x1, ts, sampling.euler_step, trajectory=500)
+    x, path = sampling.sample(denoiser, process, x1, ts, sampling.sample_ddim, trajectory=500)
     np.testing.assert_allclose(x, np.broadcast_to(a, x.shape), rtol=0, atol=1e-9)
     # Straight lines towards a: x_t - a = sqrt(t) (x_1 - a), sigma_t / sigma_1 = sqrt(t).
     expected = a + np.sqrt(ts)[:, None, None] * (x1 - a)[None]
@@ -63,7 +86,7 @@ def test_sample_keeps_exactly_the_rows_asked_for(label):
     ts, process = sampling.time_grid(50, grid), Diffusion(2.0)
     denoiser = ve(data.point_masses([[1.0, -1.0], [0.0, 2.0]]), 2.0)
     x1 = 2.0 * np.random.default_rng(1).standard_normal((30, 2))
-    step = sampling.STEPS[name]
+    step = sampling.sampler(name)
     rng = np.random.default_rng
     x, full = sampling.sample(denoiser, process, x1, ts, step, rng(2), trajectory=7)
     rows = sampling.recorded_rows(process, ts, n=12)
@@ -195,7 +218,7 @@ def test_euler_on_the_flow_is_ddim_on_the_mapped_grid():
     ts = np.linspace(0.95, 0.0, 21)
     x = np.random.default_rng(3).standard_normal((200, 2)) * s
     flow = LinearFlow(s)
-    euler = sampling.sample(exact_denoiser(flow, masses), flow, x, ts, sampling.euler_step)
+    euler = sampling.sample(exact_denoiser(flow, masses), flow, x, ts, sampling.sample_euler)
     y = x / (1 - ts[0])
     for t, t2 in zip(ts[:-1], ts[1:]):
         sig, sig2 = t * s / (1 - t), t2 * s / (1 - t2)
@@ -255,7 +278,7 @@ def test_ddpm_needs_a_generator_and_is_reproducible():
     d = ve(data.gaussian(0.0, 1.0), 2.0)
     ts = sampling.time_grid(5)
     with pytest.raises(ValueError, match="generator"):
-        sampling.sample(d, process, np.zeros((3, 1)), ts, sampling.ddpm_step)
+        sampling.sample(d, process, np.zeros((3, 1)), ts, sampling.sample_ddpm)
     x1 = np.zeros((100, 1))
     a = sampling.run(d, process, run_label("ddpm"), 5, x1, data.rng_for(1, "x"))
     b = sampling.run(d, process, run_label("ddpm"), 5, x1, data.rng_for(1, "x"))

@@ -101,9 +101,7 @@ def check_config(config: dict) -> None:
             raise ConfigError(
                 f"{key}.sizes: {too_big} above data.n = {spec['data']['n']}, the largest training set"
             )
-        for i, sampler in enumerate(spec["samplers"]):
-            if "diffusion" not in SAMPLERS[sampler["name"]].processes:
-                raise ConfigError(f"{key}.samplers[{i}].name: {sampler['name']} is not a diffusion sampler")
+        check_samplers(spec, key, "diffusion")
         check_trained_range(spec, key)
     for name, spec in config.get("comparisons", {}).items():
         for e in spec["experiments"]:
@@ -122,14 +120,7 @@ def check_config(config: dict) -> None:
                 )
         if ("sigma" in exp) == ("source" in exp):
             raise ConfigError(f"{key}: give either sigma (a diffusion) or source (a flow), not both")
-        process = process_kind(exp)
-        for i, sampler in enumerate(exp["samplers"]):
-            allowed = [n for n, spec in SAMPLERS.items() if process in spec.processes]
-            if process not in SAMPLERS[sampler["name"]].processes:
-                raise ConfigError(
-                    f"{key}.samplers[{i}].name: {sampler['name']} is not a {process} sampler; "
-                    f"a {process} experiment uses one of {allowed}"
-                )
+        check_samplers(exp, key, process_kind(exp))
         source = exp.get("source", {})
         if source.get("kind") == "annulus":
             if source["inner"] >= source["outer"]:
@@ -154,6 +145,19 @@ def check_config(config: dict) -> None:
             )
         if is_learned(exp):
             check_trained_range(exp, key)
+
+
+def check_samplers(spec: dict, key: str, process: str) -> None:
+    """Each sampler's name is in the registry (the schema leaves it to this
+    check, so a new sampler is a function and a registry entry) and serves
+    the process."""
+    allowed = [n for n, s in SAMPLERS.items() if process in s.processes]
+    for i, sampler in enumerate(spec["samplers"]):
+        name = sampler["name"]
+        if name not in SAMPLERS or process not in SAMPLERS[name].processes:
+            raise ConfigError(
+                f"{key}.samplers[{i}].name: {name!r} is not a {process} sampler; use one of {allowed}"
+            )
 
 
 def check_trained_range(exp: dict, key: str) -> None:

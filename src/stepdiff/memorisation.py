@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 from . import process, sampling
 from .data import from_config, point_masses
 from .metrics import energy_distance_se, nn_median_se, self_distances
-from .registry import SAMPLERS, parse_label, sampler_runs
+from .registry import parse_label, sampler_runs
 from .seeds import rng_for
 
 RATIO = 3.0  # memorised: |x - NN1| < |x - NN2| / RATIO (Gu et al. 2023)
@@ -65,7 +65,8 @@ def study_rows(spec: dict, name: str, train, test, networks: dict) -> tuple[list
             for kind, denoiser in (("ideal", ideal), ("learned", networks[size])):
                 noise = rng_for(spec["seed"], name, "noise", label, steps)
                 x = sampling.run(denoiser, proc, label, steps, x1, noise, t_min)
-                add((size, sampler, grid, steps, SAMPLERS[sampler].nfe(steps), kind, n), x)
+                nfe = sampling.count_nfe(proc, label, steps, t_min)
+                add((size, sampler, grid, steps, nfe, kind, n), x)
                 samples[f"{kind}-n{size}-{label}-{steps}"] = x
     return rows, samples
 

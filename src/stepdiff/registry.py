@@ -1,10 +1,10 @@
 """Names: the sampler registry and the labels of sampler runs, in pure Python.
 
 What the workflow and the jobs need to know of a sampler by name (which
-process it serves, what it costs, whether it is stochastic) lives here, so
-that a sampling job reaches the samplers' code and the names, and a data or
-training job reaches neither. The step functions live in ``sampling``
-under the same names.
+process it serves, whether it is stochastic) lives here, so that a sampling
+job reaches the samplers' code and the names, and a data or training job
+reaches neither. A sampler's function is ``sampling.sample_<name>``; what it
+costs (NFE) is counted (``sampling.count_nfe``), never declared.
 """
 
 from __future__ import annotations
@@ -22,23 +22,18 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Sampler:
-    """What the workflow needs to know of a sampler (its step lives in
-    ``sampling.STEPS`` under the same name)."""
+    """What the workflow needs to know of a sampler (its function is
+    ``sampling.sample_<name>``)."""
 
     processes: tuple[str, ...]  # "diffusion", "flow"
-    evals_per_step: int  # denoiser evaluations per step; the last step is Euler
     stochastic: bool = False  # fresh noise each step: the output is not a function of the start
-
-    def nfe(self, steps: int) -> int:
-        """Network (denoiser) evaluations for ``steps`` intervals."""
-        return self.evals_per_step * steps - (self.evals_per_step - 1)
 
 
 SAMPLERS = {
-    "ddpm": Sampler(("diffusion",), 1, stochastic=True),
-    "ddim": Sampler(("diffusion",), 1),
-    "euler": Sampler(("flow",), 1),
-    "heun": Sampler(("diffusion", "flow"), 2),
+    "ddpm": Sampler(("diffusion",), stochastic=True),
+    "ddim": Sampler(("diffusion",)),
+    "euler": Sampler(("flow",)),
+    "heun": Sampler(("diffusion", "flow")),
 }
 
 

@@ -1,9 +1,13 @@
 """Samplers: pure functions of a denoiser, a process, a start batch, a time
 grid and a generator (docs/theory.md sections 2, 3, 8 and 9).
 
-Every sampler is one step function of one signature, registered in
-``STEPS`` under the names of ``registry.SAMPLERS`` (which says which process
-each serves and what it costs), and ``sample`` is the only loop:
+A sampler is a function ``sample_<name>(denoiser, process, x, ts, rng=None,
+callback=None)`` that runs its own loop down the grid ``ts`` (as in
+k-diffusion's ``sampling.py``), calling ``callback(i, x)`` after step ``i``;
+``<name>`` is its entry in ``registry.SAMPLERS`` (which process it serves,
+whether it is stochastic). A multistep or adaptive sampler writes its own
+loop; the one-step ones share :func:`one_step_loop`. Denoiser evaluations
+are counted, never declared (:func:`count_nfe`):
 
 * ``ddpm`` (diffusion): the one-step mean ``mu = x + (dt/t)(D - x)`` plus
   fresh noise ``sigma sqrt(dt) z`` (tutorial Alg. 1);
@@ -52,7 +56,56 @@ def heun_step(denoiser, process, x, t, s, rng=None):
     return x + (tau_s - tau_t) * 0.5 * (slope + (guess - denoiser(guess, s)) / tau_s)
 
 
-STEPS = {"ddpm": ddpm_step, "ddim": euler_step, "euler": euler_step, "heun": heun_step}
+def one_step_loop(step, denoiser, process, x, ts, rng=None, callback=None):
+    """The loop of every one-step sampler: ``step`` from each grid time to the next."""
+    for i, (t, s) in enumerate(zip(ts[:-1], ts[1:]), 1):
+        x = step(denoiser, process, x, t, s, rng)
+        if callback is not None:
+            callback(i, x)
+    return x
+
+
+def sample_ddpm(denoiser, process, x, ts, rng=None, callback=None):
+    if rng is None:
+        raise ValueError("the stochastic sampler needs a random generator")
+    return one_step_loop(ddpm_step, denoiser, process, x, ts, rng, callback)
+
+
+def sample_ddim(denoiser, process, x, ts, rng=None, callback=None):
+    return one_step_loop(euler_step, denoiser, process, x, ts, rng, callback)
+
+
+def sample_euler(denoiser, process, x, ts, rng=None, callback=None):
+    return one_step_loop(euler_step, denoiser, process, x, ts, rng, callback)
+
+
+def sample_heun(denoiser, process, x, ts, rng=None, callback=None):
+    return one_step_loop(heun_step, denoiser, process, x, ts, rng, callback)
+
+
+def sampler(name: str):
+    """The sampler function of a registry name: ``sample_<name>``."""
+    return globals()[f"sample_{name}"]
+
+
+class Counted:
+    """A denoiser that counts its evaluations (NFE)."""
+
+    def __init__(self, denoiser):
+        self.denoiser, self.calls = denoiser, 0
+
+    def __call__(self, x, t):
+        self.calls += 1
+        return self.denoiser(x, t)
+
+
+def count_nfe(process, label: str, steps: int, t_min: float = KARRAS_T_MIN) -> int:
+    """Denoiser evaluations of one sampler configuration, counted on a
+    one-row run with a zero denoiser (no sampler here adapts its steps to
+    the data, so the count is the real runs' too: tests/test_sampling.py)."""
+    counted = Counted(lambda x, t: np.zeros_like(x))
+    run(counted, process, label, steps, np.ones((1, 1)), np.random.default_rng(0), t_min)
+    return counted.calls
 
 
 TRAJECTORY_ROWS = 41  # grid times a trajectory keeps at most (the animation's frames)
@@ -98,28 +151,24 @@ class _Recorder:
         return np.stack(self.kept) if self.kept else np.empty((0,) + x[: self.k].shape)
 
 
-def sample(denoiser, process, x, ts, step, rng=None, trajectory=0, keep=None):
-    """Run ``step`` from ``x`` (at ``ts[0]``) down the grid ``ts``.
+def sample(denoiser, process, x, ts, method, rng=None, trajectory=0, keep=None):
+    """Run the sampler function ``method`` from ``x`` (at ``ts[0]``) down the grid ``ts``.
 
     Returns the final batch, and with ``trajectory=k`` also the path of the
     first ``k`` samples at the grid indices ``keep`` (increasing; default
     every one), shape ``(len(keep), k, d)``.
     """
     x = np.array(x, dtype=np.float64)
-    if step is ddpm_step and rng is None:
-        raise ValueError("the stochastic sampler needs a random generator")
     record = _Recorder(trajectory, keep, len(ts))
     record(0, x)
-    for i, (t, s) in enumerate(zip(ts[:-1], ts[1:]), 1):
-        x = step(denoiser, process, x, t, s, rng)
-        record(i, x)
+    x = method(denoiser, process, x, ts, rng, record if trajectory else None)
     return (x, record.path(x)) if trajectory else x
 
 
 def run(denoiser, process, label, steps, x1, rng=None, t_min=KARRAS_T_MIN, trajectory=0, keep=None):
     """One sampler configuration (a run label such as ``heun_karras``) from the start batch ``x1``."""
     name, grid = parse_label(label)
-    return sample(denoiser, process, x1, time_grid(steps, grid, t_min), STEPS[name], rng, trajectory, keep)
+    return sample(denoiser, process, x1, time_grid(steps, grid, t_min), sampler(name), rng, trajectory, keep)
 
 
 class _ProbeNoise:
@@ -153,7 +202,7 @@ def gaussian_law(mean, std, process, label, steps, t_min=KARRAS_T_MIN):
         process,
         probe,
         time_grid(steps, grid, t_min),
-        STEPS[name],
+        sampler(name),
         _ProbeNoise(),
     )[:, 0]
     beta, alpha = out[0], out[1] - out[0]

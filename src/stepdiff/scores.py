@@ -70,7 +70,8 @@ def run_rows(exp, name, samples, test, label, steps, denoiser, paired=None, test
     values = evaluate(from_config(exp["data"]), samples, test, proc, label, steps, exp["t_min"], test_self)
     if paired is not None and not SAMPLERS[sampler].stochastic:
         values["paired_dist"] = paired_distance(samples, paired)
-    run = (name, sampler, grid, steps, SAMPLERS[sampler].nfe(steps), denoiser, len(samples))
+    nfe = sampling.count_nfe(proc, label, steps, exp["t_min"])
+    run = (name, sampler, grid, steps, nfe, denoiser, len(samples))
     return [dict(zip(COLUMNS, (*run, metric, value))) for metric, value in values.items()]
 
 

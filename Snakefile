@@ -20,7 +20,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/sample.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plot.smk"
-include: "workflow/rules/memorisation.smk"
+include: "workflow/rules/study.smk"
 
 
 rule all:

@@ -15,6 +15,7 @@ from snakemake.utils import validate
 
 from stepdiff import config, data, datasets, experiment, grids, metrics, process, provenance, registry, scores
 from stepdiff.config import ConfigError, job_params
+from stepdiff.studies import start
 
 
 def validated(cfg):
@@ -263,14 +264,14 @@ def test_a_start_study_shows_the_start_mismatch():
         "seed": 0,
         "sigma_min": 0.002,
     }
-    rows = {r["start"]: r for r in scores.start_rows(spec, "s")}
+    rows = {r["start"]: r for r in start.run(spec, "s", {}, {})[0]}
     prior, p1 = rows["prior"], rows["p1"]
     assert prior["energy"] - p1["energy"] > 5 * np.hypot(prior["energy_se"], p1["energy_se"])
     assert set(rows) == {"prior", "p1", "floor"} and np.isnan(rows["floor"]["sigma"])
     # a study's network runs from the prior's own draw: the exact denoiser as
     # the "network" reproduces the prior row exactly
     exact = process.exact_denoiser(process.Diffusion(1.0), data.from_config(spec["data"]))
-    rows = {r["start"]: r for r in scores.start_rows(spec, "s", {1.0: exact})}
+    rows = {r["start"]: r for r in start.run(spec, "s", {}, {"sigma1": exact})[0]}
     assert {k: v for k, v in rows["learned"].items() if k != "start"} == {
         k: v for k, v in rows["prior"].items() if k != "start"
     }
@@ -278,10 +279,10 @@ def test_a_start_study_shows_the_start_mismatch():
 
 def test_a_start_study_trains_each_network_down_to_its_grid():
     spec = {"sigmas": [1, 10], "sigma_min": 0.002, "seed": 3, "model": {"steps": 5, "t_min": 0.5}}
-    nets = config.start_networks(spec)
+    nets = start.networks_of(spec)
     assert list(nets) == ["sigma1", "sigma10"]
     assert nets["sigma10"] == {"model": {"steps": 5, "t_min": pytest.approx(4e-8)}, "seed": 3, "sigma": 10}
-    assert config.start_networks({"sigmas": [1], "sigma_min": 0.002, "seed": 3}) == {}  # no model section
+    assert start.networks_of({"sigmas": [1], "sigma_min": 0.002, "seed": 3}) == {}  # no model section
 
 
 @pytest.mark.parametrize(
@@ -381,8 +382,8 @@ def test_equal_numbers_give_equal_seeds():
     assert job_seed(0, "start", 0.5) != job_seed(0, "start", 1)
     spec = {"data": {"kind": "gaussian", "mean": [2.0, 2.0], "std": 0.5}, "sampler": "ddim", "steps": 3}
     spec.update(n_samples=50, seed=9, sigma_min=0.01)
-    ints = scores.start_rows({**spec, "sigmas": [1, 3]}, "s")
-    floats = scores.start_rows({**spec, "sigmas": [1.0, 3.0]}, "s")
+    ints = start.run({**spec, "sigmas": [1, 3]}, "s", {}, {})[0]
+    floats = start.run({**spec, "sigmas": [1.0, 3.0]}, "s", {}, {})[0]
     assert [r["energy"] for r in ints] == [r["energy"] for r in floats]
 
 

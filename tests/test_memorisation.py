@@ -4,8 +4,9 @@ set, the metric counts copies exactly, and a study's table says so."""
 import numpy as np
 import pytest
 
-from stepdiff import memorisation, process, sampling
+from stepdiff import process, sampling
 from stepdiff.data import from_config, point_masses, rng_for
+from stepdiff.studies import memorisation
 
 
 def brute_memorised(x, train):

@@ -48,7 +48,7 @@ def test_outputs_follow_the_contract(finished_run):
     ):
         assert (res / f"figures/{name}.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # sweeps, comparisons
     # the memorisation study: each size with the ideal and the trained denoiser, and the chance level
-    memo = pd.read_csv(res / "metrics/memorisation/memo.csv")
+    memo = pd.read_csv(res / "metrics/studies/memo.csv")
     memorised = memo[memo["metric"] == "memorised"].set_index(["size", "denoiser"])["value"]
     assert set(memorised.index) == {(n, d) for n in (4, 64) for d in ("ideal", "learned", "data")}
     assert (memorised.xs("ideal", level="denoiser") > 0.9).all()  # the ideal denoiser copies its points
@@ -67,7 +67,7 @@ def test_outputs_follow_the_contract(finished_run):
     )
     # measured means sit on the exact prediction (2000 samples: 5 SE = 5 std / sqrt(2000))
     assert (np.abs(gauss["mean"] - gauss["exact_mean"]) < 5 * gauss["exact_std"] / np.sqrt(2000)).all()
-    for rule in ("make_data", "train", "sample", "reference", "metrics_table", "figure", "start_study"):
+    for rule in ("make_data", "train", "sample", "reference", "metrics_table", "figure", "study_run"):
         assert list((res / "logs" / rule).rglob("*.log")), rule
         assert list((res / "benchmarks" / rule).rglob("*.tsv")), rule
 
@@ -124,35 +124,38 @@ def test_a_start_studys_learned_list_redraws_only_its_figure(finished_run, tmp_p
     config = load_test_config()
     config["starts"]["start"]["learned"] = []
     proc = snakemake(workdir, "-n", config=write_config(tmp_path / "c.yaml", config))
-    assert planned_jobs(proc) == {"start_figure": 1, "all": 1}
+    assert planned_jobs(proc) == {"study_figure": 1, "all": 1}
 
 
-FIGURES = {"figure", "steps_figure", "comparison_figure", "start_figure", "memorisation_figure"}
-SAMPLING = {"sample_analytic", "sample_learned", "sample_reference", "start_study", "memorisation_study"}
-DATA = {"make_data", "memorisation_data"}
-TRAINING = {"train", "memorisation_train", "start_train"}
+FIGURES = {"figure", "steps_figure", "comparison_figure", "study_figure"}
+SAMPLING = {"sample_analytic", "sample_learned", "sample_reference", "study_run"}
+DATA = {"make_data", "study_data"}
+TRAINING = {"train", "study_train"}
 EVERY_RULE = DATA | TRAINING | SAMPLING | FIGURES | {"noise_floor", "metrics_table"}
-# module -> the rules whose scripts run its code: a real change makes their
-# jobs stale (and, through their outputs, the jobs downstream: DOWNSTREAM)
+EXPERIMENT_SAMPLING = {"sample_analytic", "sample_learned", "sample_reference"}
+# module -> the rules whose jobs run its code: a real change makes them stale
+# (and, through their outputs, the jobs downstream: DOWNSTREAM)
 LIBRARY_EDITS = {
     "__init__.py": EVERY_RULE,
     "io.py": EVERY_RULE,
     "seeds.py": EVERY_RULE - {"metrics_table"},
-    # the data laws: not training, which reads its data from train.npy (the
-    # start study's training draws its own), nor the tables
-    "curve.py": EVERY_RULE - {"train", "memorisation_train", "metrics_table"},
-    "data.py": EVERY_RULE - {"train", "memorisation_train", "metrics_table"},
+    # the data laws: not the experiments' training, which reads train.npy (the
+    # start study's networks draw their own data), nor the tables
+    "curve.py": EVERY_RULE - {"train", "metrics_table"},
+    "data.py": EVERY_RULE - {"train", "metrics_table"},
     "datasets.py": DATA | SAMPLING | FIGURES | {"noise_floor"},
     "metrics.py": SAMPLING | FIGURES | {"noise_floor"},
     "process.py": TRAINING | SAMPLING | FIGURES,
     "grids.py": SAMPLING | FIGURES,
     "registry.py": SAMPLING | FIGURES,
-    "sampling.py": SAMPLING | FIGURES,  # figures draw the exact Gaussian output law
-    "experiment.py": {"sample_analytic", "sample_learned", "sample_reference"},
-    "scores.py": {"sample_analytic", "sample_learned", "sample_reference", "start_study"},
+    "sampling.py": SAMPLING | FIGURES,  # figures draw the exact Gaussian output law; no training
+    "experiment.py": EXPERIMENT_SAMPLING,
+    "scores.py": EXPERIMENT_SAMPLING,
     "learn.py": TRAINING,
-    "network.py": TRAINING | {"sample_learned", "start_study", "memorisation_study"},
-    "memorisation.py": {"memorisation_study"} | FIGURES,  # plots reads its crossing
+    "network.py": TRAINING | {"sample_learned", "study_run"},
+    "studies/__init__.py": {"study_train", "study_run"},
+    "studies/start.py": {"study_train", "study_run"},
+    "studies/memorisation.py": {"study_train", "study_run"},
     "plots.py": FIGURES,
     "animate.py": {"figure"},
     "tables.py": {"metrics_table"},
@@ -167,12 +170,10 @@ DOWNSTREAM = {  # rule -> the rules that read its outputs
     "sample_learned": {"sample_reference", "metrics_table", "figure"},
     "sample_reference": {"metrics_table"},
     "noise_floor": {"metrics_table"},
-    "metrics_table": {"steps_figure", "comparison_figure", "start_figure"},
-    "start_train": {"start_study"},
-    "start_study": {"start_figure"},
-    "memorisation_data": {"memorisation_train", "memorisation_study", "memorisation_figure"},
-    "memorisation_train": {"memorisation_study"},
-    "memorisation_study": {"memorisation_figure"},
+    "metrics_table": {"steps_figure", "comparison_figure", "study_figure"},
+    "study_data": {"study_train", "study_run", "study_figure"},
+    "study_train": {"study_run"},
+    "study_run": {"study_figure"},
 }
 
 
@@ -188,8 +189,8 @@ def stale(rules):
 
 
 def test_every_library_module_has_its_rerun_scope():
-    modules = {p.name for p in (REPO / "src" / "stepdiff").glob("*.py")}
-    assert modules == set(LIBRARY_EDITS)
+    package = REPO / "src" / "stepdiff"
+    assert {p.relative_to(package).as_posix() for p in package.rglob("*.py")} == set(LIBRARY_EDITS)
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +226,7 @@ def reworded(source: str) -> str:
 
 def test_comments_docstrings_and_layout_rerun_nothing(beside_finished_run):
     package, dry = beside_finished_run
-    originals = {p: p.read_text() for p in package.glob("*.py")}
+    originals = {p: p.read_text() for p in package.rglob("*.py")}
     try:
         for path, text in originals.items():
             path.write_text(reworded(text) if '"""' in text else "# a comment\n" + text)
@@ -340,7 +341,7 @@ def test_the_repo_config_is_valid_and_plans_every_figure(tmp_path):
     proc = snakemake(tmp_path, "-n", config=REPO / "config/config.yaml")
     jobs = planned_jobs(proc)
     assert jobs["figure"] == 8 and jobs["steps_figure"] == 5 and jobs["train"] == 4
-    assert jobs["comparison_figure"] == 1 and jobs["start_study"] == 1 and jobs["start_figure"] == 1
+    assert jobs["comparison_figure"] == 1 and jobs["study_run"] == 2 and jobs["study_figure"] == 2
 
 
 def test_report_has_every_figure_and_table(finished_run):

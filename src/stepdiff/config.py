@@ -7,8 +7,9 @@ sampler runs). Every error names the config key it is about.
 
 from __future__ import annotations
 
+from . import studies
 from .grids import KARRAS_T_MIN, last_time
-from .registry import DEFAULT_GRID, SAMPLERS, ConfigError, as_list, parse_label, sampler_runs, start_key
+from .registry import DEFAULT_GRID, SAMPLERS, ConfigError, as_list, parse_label, sampler_runs
 
 
 def sweeps(exp: dict) -> dict[str, list[int]]:
@@ -78,31 +79,14 @@ def output_names(config: dict) -> dict[str, str]:
 def check_config(config: dict) -> None:
     """Semantic checks that JSON schema cannot express; raise ConfigError."""
     output_names(config)
-    for name, spec in config.get("starts", {}).items():
-        key = f"starts.{name}"
-        try:
-            sampler, _ = parse_label(spec["sampler"])
-        except ConfigError as error:
-            raise ConfigError(f"{key}.sampler: {error}") from None
-        if "diffusion" not in SAMPLERS[sampler].processes:
-            raise ConfigError(f"{key}.sampler: {sampler} is not a diffusion sampler")
-        for e in spec.get("learned", []):
-            exp = config["experiments"].get(e)
-            if exp is None or not is_learned(exp) or process_kind(exp) != "diffusion":
-                raise ConfigError(f"{key}.learned: {e!r} is not a learned diffusion experiment")
-            if (spec["sampler"], spec["steps"]) not in sampler_runs(exp):
-                raise ConfigError(f"{key}.learned: {e} has no {spec['sampler']} run at {spec['steps']} steps")
-    for name, spec in config.get("memorisation", {}).items():
-        key = f"memorisation.{name}"
-        if spec["data"]["kind"] not in ("swiss_roll", "spiral"):
-            raise ConfigError(f"{key}.data.kind: a training set is drawn from swiss_roll or spiral data")
-        too_big = [n for n in spec["sizes"] if n > spec["data"]["n"]]
-        if too_big:
-            raise ConfigError(
-                f"{key}.sizes: {too_big} above data.n = {spec['data']['n']}, the largest training set"
-            )
-        check_samplers(spec, key, "diffusion")
-        check_trained_range(spec, key)
+    for section in studies.SECTIONS:
+        for name, spec in config.get(section, {}).items():
+            key = f"{section}.{name}"
+            studies.module(section).check(spec, key, config)
+            if "samplers" in spec:
+                check_samplers(spec, key, "diffusion")
+                if "model" in spec:
+                    check_trained_range(spec, key)
     for name, spec in config.get("comparisons", {}).items():
         for e in spec["experiments"]:
             if e not in config["experiments"]:
@@ -177,23 +161,6 @@ def check_trained_range(exp: dict, key: str) -> None:
                 )
 
 
-def start_networks(spec: dict) -> dict:
-    """A start study's networks, as ``{start_key(sigma): train-job params}``: its ``model``
-    section at each of its sigmas, trained down to the noise level
-    ``sigma_min`` where its grids stop refining (``t_min = (sigma_min /
-    sigma)^2``). Empty without a ``model`` section."""
-    if "model" not in spec:
-        return {}
-    return {
-        start_key(sigma): {
-            "model": {**spec["model"], "t_min": (spec["sigma_min"] / sigma) ** 2},
-            "seed": spec["seed"],
-            "sigma": sigma,
-        }
-        for sigma in spec["sigmas"]
-    }
-
-
 def final_runs(exp: dict, uniform_only: bool = False, max_steps=None) -> list[tuple[str, int]]:
     """Each sampler label at its largest step count (optionally only the
     tutorial's uniform grid, or only counts up to ``max_steps``): the runs
@@ -264,6 +231,20 @@ def canonical(value):
     if isinstance(value, list | tuple):
         return [canonical(v) for v in value]
     return value
+
+
+def study_params(section: str, job: str, spec: dict, config: dict) -> dict:
+    """What one job of a study reads of its section (the study module's
+    ``KEYS[job]``, its ``DERIVED`` values included), canonical: the same
+    mechanism as :func:`job_params` for experiments."""
+    mod = studies.module(section)
+    out = {}
+    for key in sorted(mod.KEYS[job]):
+        if key in mod.DERIVED:
+            out[key] = canonical(mod.DERIVED[key](spec, config))
+        elif key in spec:
+            out[key] = canonical(spec[key])
+    return out
 
 
 def job_params(job: str, exp: dict) -> dict:

@@ -15,7 +15,6 @@ import scipy  # noqa: E402  scipy.stats (0.4 s to import) loads on first use: th
 from . import process  # noqa: E402
 from .data import from_config  # noqa: E402
 from .io import atomic  # noqa: E402
-from .memorisation import crossing  # noqa: E402
 from .metrics import mixture_cdf  # noqa: E402
 from .registry import parse_label, run_label, run_of  # noqa: E402
 from .sampling import gaussian_law  # noqa: E402
@@ -248,12 +247,17 @@ def _learned_energy(table, label, steps):
     return run["energy"], run["energy_se"]
 
 
-def start_figure(rows, tables, sigmas, spec, name, path):
+def start_figure(rows, arrays, data, tables, spec, name, path):
     """Energy distance against sigma for one sampler with the exact denoiser,
     from N(0, sigma^2) and from the true p_1, beside the runs of the same
-    sampler in learned experiments (their metrics ``tables``, at ``sigmas``),
-    and the noise floor."""
-    learned = {s: _learned_energy(t, spec["sampler"], spec["steps"]) for t, s in zip(tables, sigmas)}
+    sampler in learned experiments (their metrics ``tables``, at
+    ``spec["learned_sigmas"]``), and the noise floor. (A study figure's
+    arguments: its table, its arrays, its data sets, the experiments' tables,
+    its params, its name, the path.)"""
+    learned = {
+        s: _learned_energy(t, spec["sampler"], spec["steps"])
+        for t, s in zip(tables.values(), spec["learned_sigmas"])
+    }
     fig, ax = plt.subplots(figsize=(7, 4.6))
     for start, style, text in (
         ("prior", "o-", "exact denoiser, from N(0, sigma²)"),
@@ -288,11 +292,12 @@ def start_figure(rows, tables, sigmas, spec, name, path):
     _save(fig, path)
 
 
-def memorisation_figure(table, samples, train, name, path):
+def memorisation_figure(table, samples, data_sets, tables, spec, name, path):
     """Memorised fraction and energy distance against the training-set size N,
     ideal and learned, for each sampler, with a fresh draw of the data as the
     chance level and floor; and the first sampler's samples over the training
     points for the smallest and the largest N."""
+    train = data_sets["train"]
     runs = table[table["denoiser"] != "data"]
     labels = list(dict.fromkeys(zip(runs["sampler"], runs["grid"], runs["steps"])))
     data = table[table["denoiser"] == "data"].pivot_table(index="size", columns="metric", values="value")
@@ -314,7 +319,8 @@ def memorisation_figure(table, samples, train, name, path):
                 color=colour,
                 capsize=3,
             )
-            if denoiser == "learned" and (n := crossing(part.index, part["memorised"])):
+            n = run.loc[run["denoiser"] == denoiser, "crossing"].iloc[0]  # the study's column
+            if denoiser == "learned" and np.isfinite(n):
                 axes[0].axvline(n, color=colour, ls=style, lw=0.8, alpha=0.6)
                 axes[0].annotate(f" N = {n:.0f}", (n, 0.56 + 0.06 * i), color=colour, fontsize=8)
     axes[0].plot(data.index, data["memorised"], "k:", label="fresh data (chance level)")

@@ -21,16 +21,43 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent
 
 
-def _imported_names(path: Path) -> list[str]:
-    """Absolute dotted names of every import in a file (relative ones resolved in stepdiff)."""
+def _package_of(path: Path) -> list[str]:
+    """The dotted package of a file inside stepdiff (``["stepdiff", "studies"]``),
+    or ``["stepdiff"]`` for a file outside it (a workflow script)."""
+    try:
+        return ["stepdiff", *path.resolve().parent.relative_to(PACKAGE).parts]
+    except ValueError:
+        return ["stepdiff"]
+
+
+def _absolute(node, path: Path) -> list[str]:
+    """Absolute dotted names an import node brings (relative ones resolved)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if node.level:
+        package = _package_of(path)
+        package = package[: len(package) - (node.level - 1)] or ["stepdiff"]
+        base = ".".join(package + ([node.module] if node.module else []))
+    else:
+        base = node.module
+    return [base] + [f"{base}.{a.name}" for a in node.names]
+
+
+def _module_file(name: str) -> Path | None:
+    """The file of a dotted stepdiff name (a module or a package), if there is one."""
+    parts = name.split(".")[1:]
+    for candidate in (PACKAGE.joinpath(*parts).with_suffix(".py"), PACKAGE.joinpath(*parts, "__init__.py")):
+        if parts and candidate.exists():
+            return candidate
+    return PACKAGE / "__init__.py" if not parts else None
+
+
+def _imported_names(path: Path, tree=None) -> list[str]:
+    """Absolute dotted names of every import in a file."""
     names = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names += [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = f"stepdiff.{node.module}" if node.level and node.module else node.module
-            base = base or "stepdiff"
-            names += [base] + [f"{base}.{a.name}" for a in node.names]
+    for node in ast.walk(tree or ast.parse(path.read_text())):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names += _absolute(node, path)
     return names
 
 
@@ -48,13 +75,51 @@ def reach(path: Path) -> tuple[frozenset[Path], frozenset[str]]:
         for name in _imported_names(current):
             parts = name.split(".")
             if parts[0] == "stepdiff":
-                module = PACKAGE / f"{parts[1] if len(parts) > 1 else '__init__'}.py"
-                if module.exists():
+                module = _module_file(name)
+                if module is not None:
                     modules.add(module)
                     todo.append(module)
             elif parts[0] not in sys.stdlib_module_names and parts[0] != "__future__":
                 third_party.add(parts[0])
     return frozenset(modules), frozenset(third_party)
+
+
+def function_reach(path: Path, function: str) -> frozenset[Path]:
+    """The stepdiff modules that one function of a module runs: those whose
+    imported names its body (and the module's functions it calls) uses, its
+    own imports, and what they reach in turn. A study job runs one function of
+    its study module; what the module's other functions import is not its code."""
+    path = Path(path).resolve()
+    tree = ast.parse(path.read_text())
+    imported: dict[str, str] = {}  # a module-level name -> the dotted name it was imported as
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            base = _absolute(node, path)[0]
+            imported.update({a.asname or a.name: f"{base}.{a.name}" for a in node.names})
+        elif isinstance(node, ast.Import):
+            imported.update({a.asname or a.name.split(".")[0]: a.name for a in node.names})
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    names, todo, seen = set(), [function], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for node in ast.walk(functions[current]):
+            if isinstance(node, ast.Name):
+                if node.id in imported:
+                    names.add(imported[node.id])
+                if node.id in functions:
+                    todo.append(node.id)
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                names.update(_absolute(node, path))
+    # a name is a module (from .. import process) or a name in one (from ..data import from_config)
+    files = {
+        f
+        for name in names
+        if name.startswith("stepdiff") and (f := _module_file(name) or _module_file(name.rsplit(".", 1)[0]))
+    }
+    return frozenset(files.union(*(reach(f)[0] for f in files)))
 
 
 _DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
@@ -74,9 +139,14 @@ def normalised(source: str) -> str:
     return ast.dump(tree)
 
 
-def fingerprint(script) -> str:
-    """sha256 over the names and normalised sources of the library modules a script reaches."""
+def fingerprint(script, module=None, function=None) -> str:
+    """sha256 over the names and normalised sources of the library modules a
+    script reaches; with ``module`` (a file the script loads by name, as a
+    study module) also that module and what its ``function`` runs."""
+    reached = set(reach(Path(script))[0])
+    if module is not None:
+        reached |= function_reach(Path(module), function) | {Path(module).resolve()}
     digest = hashlib.sha256()
-    for module in sorted(reach(Path(script))[0]):
+    for module in sorted(reached):
         digest.update(module.name.encode() + b"\0" + normalised(module.read_text()).encode() + b"\0")
     return digest.hexdigest()[:16]

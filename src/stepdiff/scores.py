@@ -13,10 +13,9 @@ import scipy  # scipy.stats (0.4 s to import) loads on first use: only 1-D score
 from . import process, sampling
 from .data import GaussianMixture, from_config
 from .grids import KARRAS_T_MIN
-from .metrics import energy_distance_se, nn_median, paired_distance, score, self_distances
+from .metrics import paired_distance, score, self_distances
 from .registry import SAMPLERS, parse_label
 from .sampling import gaussian_law
-from .seeds import rng_for
 
 
 def gaussian_ks(m1, s1, m2, s2, n=200_001):
@@ -81,42 +80,4 @@ def sweep_rows(exp, name, runs, test, label, denoiser) -> list[dict]:
     rows, test_self = [], self_distances(test) if test.shape[1] > 1 else None
     for steps, (x, _) in runs.items():
         rows += run_rows(exp, name, x, test, label, steps, denoiser, test_self=test_self)
-    return rows
-
-
-START_COLUMNS = ("sigma", "start", "n", "energy", "energy_se", "nn_median")
-
-
-def start_rows(spec: dict, name: str, networks=None) -> list[dict]:
-    """A start study (docs/theory.md section 10): for each noise scale ``sigma``, the
-    sampler with the exact denoiser of the data, started from ``N(0, sigma^2)``
-    (the usual start) and from the true ``p_1`` (data plus noise: no start
-    mismatch), scored against one held-out draw; and the noise floor (a fresh
-    draw of the data, ``start = floor``). Both starts of one sigma share their
-    noise draw, so their difference is the start's alone; ``networks``
-    (``{sigma: denoiser}``) run from the same N(0, sigma^2) draw
-    (``start = learned``)."""
-    dist, n = from_config(spec["data"]), spec["n_samples"]
-    test = dist.sample(5000, rng_for(spec["seed"], name, "test"))
-    rows = []
-
-    def add(sigma, start, x):
-        energy, se = energy_distance_se(x, test)
-        rows.append(dict(zip(START_COLUMNS, (sigma, start, n, energy, se, nn_median(x, test)))))
-
-    for sigma in spec["sigmas"]:
-        proc = process.Diffusion(float(sigma))
-        denoiser = process.exact_denoiser(proc, dist)
-        t_min = (spec["sigma_min"] / sigma) ** 2  # every sigma refines down to the same noise level
-        noise = sigma * rng_for(spec["seed"], name, "start", sigma).standard_normal((n, dist.dim))
-        data = dist.sample(n, rng_for(spec["seed"], name, "p1", sigma))
-        for start, x1 in (("prior", noise), ("p1", data + noise)):
-            add(sigma, start, sampling.run(denoiser, proc, spec["sampler"], spec["steps"], x1, t_min=t_min))
-        if networks:
-            add(
-                sigma,
-                "learned",
-                sampling.run(networks[sigma], proc, spec["sampler"], spec["steps"], noise, t_min=t_min),
-            )
-    add(float("nan"), "floor", dist.sample(n, rng_for(spec["seed"], name, "floor")))
     return rows

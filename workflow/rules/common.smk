@@ -7,6 +7,7 @@ import sys
 # which works the same in a venv, a conda env or on a cluster node.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
+from stepdiff import studies
 from stepdiff.config import (
     canonical,
     check_config,
@@ -14,7 +15,7 @@ from stepdiff.config import (
     is_learned,
     job_params,
     sampler_runs,
-    start_networks,
+    study_params,
     sweeps,
     final_runs,
     reference_runs,
@@ -26,8 +27,14 @@ check_config(config)
 
 EXP = config["experiments"]
 COMPARISONS = config.get("comparisons", {})
-STARTS = config.get("starts", {})
-MEMO = config.get("memorisation", {})
+# every study's name -> its config section (``stepdiff.studies.SECTIONS``)
+STUDY_SECTION = {
+    n: section for section in studies.SECTIONS for n in config.get(section, {})
+}
+STUDY_DATA = [n for n, section in STUDY_SECTION.items() if studies.module(section).DATA]
+STUDY_MODELS = [
+    n for n, section in STUDY_SECTION.items() if "model" in config[section][n]
+]
 LEARNED = [e for e in EXP if is_learned(EXP[e])]
 ANALYTIC = [e for e in EXP if e not in LEARNED]
 
@@ -42,7 +49,7 @@ wildcard_constraints:
     sampler=label_pattern(),
     steps=r"[1-9][0-9]*",
     comparison=alternatives(COMPARISONS),
-    study=alternatives([*STARTS, *MEMO]),
+    study=alternatives(STUDY_SECTION),
 
 
 def run_files(pattern, experiment, runs=None):
@@ -113,8 +120,7 @@ def all_targets():
         )
     targets += [f"results/figures/{e}_steps.jpg" for e in swept()]
     targets += [f"results/figures/{c}.jpg" for c in COMPARISONS]
-    targets += [f"results/figures/{s}.jpg" for s in STARTS]
-    targets += [f"results/figures/{s}.jpg" for s in MEMO]
+    targets += [f"results/figures/{s}.jpg" for s in STUDY_SECTION]
     return targets
 
 
@@ -123,49 +129,63 @@ def final_steps(wildcards):
     return dict(final_runs(EXP[wildcards.experiment], uniform_only=True))
 
 
-def memo_spec(wildcards):
-    return canonical(MEMO[wildcards.study])
+def study_spec(name):
+    return config[STUDY_SECTION[name]][name]
 
 
-def memo_settings(job):
-    """A memorisation study's params for a job it shares with experiments
-    (make_data, train): the same keys (``JOB_KEYS``), read from the study."""
+def study_module(name):
+    return studies.module(STUDY_SECTION[name])
+
+
+def study_settings(job):
+    """A params function giving a study's job the keys it reads (the study
+    module's KEYS): the same mechanism as ``settings`` for experiments."""
 
     def params(wildcards):
-        return job_params(job, MEMO[wildcards.study])
+        s = wildcards.study
+        return study_params(STUDY_SECTION[s], job, study_spec(s), config)
 
     return params
 
 
-def start_part(*keys):
-    """A params function giving a start study's job only the keys it reads,
-    so that editing another (say the `learned` list, the figure's alone)
-    retrains and reruns nothing."""
-
-    def params(wildcards):
-        spec = STARTS[wildcards.study]
-        return canonical({k: spec[k] for k in keys if k in spec})
-
-    return params
+def study_section(wildcards):
+    return STUDY_SECTION[wildcards.study]
 
 
-def start_models(wildcards):
-    """The study's own networks, where it has a model section."""
-    if "model" in STARTS[wildcards.study]:
-        return {"models": f"results/models/{wildcards.study}"}
-    return {}
+def study_data(wildcards):
+    """The study's data sets, where its module draws them (``DATA``)."""
+    s = wildcards.study
+    return {split: f"results/data/{s}/{split}.npy" for split in study_module(s).DATA}
 
 
-def start_learned(wildcards):
-    """The metrics tables of the study's learned experiments (in its order)."""
-    return [
-        f"results/metrics/{e}.csv" for e in STARTS[wildcards.study].get("learned", [])
-    ]
+def study_run_inputs(wildcards):
+    """The study's data sets and, with a model section, its networks."""
+    inputs = study_data(wildcards)
+    if wildcards.study in STUDY_MODELS:
+        inputs["models"] = f"results/models/{wildcards.study}"
+    return inputs
 
 
-def start_sigmas(wildcards):
-    """The sigmas of the study's learned experiments (in its order)."""
-    return [EXP[e]["sigma"] for e in STARTS[wildcards.study].get("learned", [])]
+def study_experiments(wildcards):
+    """The experiments whose tables the study's figure reads (in its order)."""
+    return study_module(wildcards.study).figure_experiments(study_spec(wildcards.study))
+
+
+def study_figure_inputs(wildcards):
+    s = wildcards.study
+    return {
+        "table": f"results/metrics/studies/{s}.csv",
+        "arrays": f"results/runs/{s}.npz",
+        "experiments": [
+            f"results/metrics/{e}.csv" for e in study_experiments(wildcards)
+        ],
+        **study_data(wildcards),
+    }
+
+
+def study_kind(wildcards):
+    """The study module's name: its figure is ``plots.<kind>_figure``."""
+    return studies.SECTIONS[STUDY_SECTION[wildcards.study]]
 
 
 def comparison_tables(wildcards):
@@ -201,3 +221,19 @@ def code(script):
     """A fingerprint of the library modules a rule's script imports: editing
     one reruns exactly the jobs whose code reaches it."""
     return fingerprint(os.path.join(workflow.basedir, "workflow", "scripts", script))
+
+
+def study_code(script, function):
+    """``code`` of a study job's script, of the study module it loads by name
+    and of what that module's ``function`` runs: editing one study reruns its
+    jobs alone, and editing a sampler does not retrain a study's networks."""
+
+    def params(wildcards):
+        kind = studies.SECTIONS[STUDY_SECTION[wildcards.study]]
+        study_file = os.path.join(
+            workflow.basedir, "src", "stepdiff", "studies", f"{kind}.py"
+        )
+        script_file = os.path.join(workflow.basedir, "workflow", "scripts", script)
+        return fingerprint(script_file, study_file, function)
+
+    return params

@@ -26,29 +26,3 @@ rule train:
         code=code("train.py"),
     script:
         "../scripts/train.py"
-
-
-rule start_train:
-    """A start study's network at each of its sigmas (its model section), in turn."""
-    output:
-        directory("results/models/{study}"),
-    log:
-        "results/logs/train/{study}.log",
-    benchmark:
-        "results/benchmarks/train/{study}.tsv"
-    wildcard_constraints:
-        study=alternatives(STARTS),
-    priority: 10
-    conda:
-        "../../envs/torch.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    params:
-        spec=start_part("data", "n_samples", "seed"),
-        networks=lambda wildcards: canonical(start_networks(STARTS[wildcards.study])),
-        threads=torch_threads,
-        code=code("start_train.py"),
-    script:
-        "../scripts/start_train.py"

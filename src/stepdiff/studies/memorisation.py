@@ -10,19 +10,19 @@ from the same starts. Only numpy and scipy here: jobs start fast.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
-from . import process, sampling
-from .data import from_config, point_masses
-from .metrics import energy_distance_se, nn_median_se, self_distances
-from .registry import parse_label, sampler_runs
-from .seeds import rng_for
+from .. import process, sampling
+from ..data import from_config, point_masses
+from ..registry import ConfigError, parse_label, sampler_runs
+from ..seeds import rng_for
 
 RATIO = 3.0  # memorised: |x - NN1| < |x - NN2| / RATIO (Gu et al. 2023)
 
 
 def nearest_two(x, points):
     """Distances from each row of ``x`` to its nearest and second-nearest ``points``."""
+    from scipy.spatial import cKDTree  # not for the Snakefile, which reads KEYS and check
+
     d, _ = cKDTree(points).query(x, k=2)
     return d[:, 0], d[:, 1]
 
@@ -34,7 +34,57 @@ def memorised(x, train) -> float:
     return float(np.mean(d1 < d2 / RATIO))
 
 
-COLUMNS = ("size", "sampler", "grid", "steps", "nfe", "denoiser", "n", "metric", "value")
+COLUMNS = ("size", "sampler", "grid", "steps", "nfe", "denoiser", "n", "metric", "value", "crossing")
+# its data job is an experiment's (datasets.make_data: the training set is data.n
+# points, the held-out set n_samples); its networks are exp3's recipe at each size
+KEYS = {
+    "data": ("data", "n_samples", "seed"),
+    "train": ("model", "seed", "sigma", "sizes"),
+    "run": ("data", "model", "n_samples", "samplers", "seed", "sigma", "sizes"),
+    "figure": (),
+}
+DERIVED: dict = {}
+DATA = ("train", "test")  # the study's data sets (results/data/{study}/{split}.npy)
+
+
+def figure_experiments(spec: dict) -> list[str]:
+    return []
+
+
+def check(spec: dict, key: str, config: dict) -> None:
+    if spec["data"]["kind"] not in ("swiss_roll", "spiral"):
+        raise ConfigError(f"{key}.data.kind: a training set is drawn from swiss_roll or spiral data")
+    too_big = [n for n in spec["sizes"] if n > spec["data"]["n"]]
+    if too_big:
+        n = spec["data"]["n"]
+        raise ConfigError(f"{key}.sizes: {too_big} above data.n = {n}, the largest training set")
+
+
+def networks(params: dict, name: str, inputs: dict) -> list:
+    """One network per size ``N``, on the first ``N`` training points; all
+    with the study's torch seed, so only ``N`` changes between them."""
+    exp = {k: params[k] for k in ("model", "seed", "sigma")}
+    return [(f"n{size}", exp, inputs["train"][:size]) for size in params["sizes"]]
+
+
+def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dict], dict]:
+    """:func:`study_rows` with the crossing of each sampler's learned runs
+    (where the memorised fraction falls through one half) as a column.
+    ``networks``: ``{f"n{size}": denoiser}``."""
+    nets = {size: networks[f"n{size}"] for size in params["sizes"]}
+    rows, samples = study_rows(params, name, inputs["train"], inputs["test"], nets)
+    return with_crossing(rows), samples
+
+
+def with_crossing(rows: list[dict]) -> list[dict]:
+    """Each row with the crossing N of its sampler and denoiser's memorised
+    fractions against size (None where they never cross one half)."""
+    groups: dict = {}
+    for r in rows:
+        if r["metric"] == "memorised":
+            groups.setdefault((r["sampler"], r["grid"], r["steps"], r["denoiser"]), []).append(r)
+    cross = {g: crossing([r["size"] for r in rs], [r["value"] for r in rs]) for g, rs in groups.items()}
+    return [{**r, "crossing": cross.get((r["sampler"], r["grid"], r["steps"], r["denoiser"]))} for r in rows]
 
 
 def study_rows(spec: dict, name: str, train, test, networks: dict) -> tuple[list[dict], dict]:
@@ -45,6 +95,8 @@ def study_rows(spec: dict, name: str, train, test, networks: dict) -> tuple[list
     (``COLUMNS``: memorised fraction, energy distance to ``test`` with its
     standard error, nearest-neighbour distance to ``test``) and the samples,
     keyed ``{denoiser}-n{N}-{label}-{steps}``."""
+    from ..metrics import energy_distance_se, nn_median_se, self_distances
+
     proc, n = process.Diffusion(float(spec["sigma"])), spec["n_samples"]
     t_min = spec["model"]["t_min"]  # ideal and learned runs share the network's grid
     fresh = from_config(spec["data"]).sample(n, rng_for(spec["seed"], name, "fresh"))

@@ -1,0 +1,112 @@
+"""The start study (docs/theory.md section 10): the start, not the step size,
+is a deterministic sampler's floor.
+
+For each noise scale ``sigma``, the sampler runs with the exact denoiser of
+the data from ``N(0, sigma^2)`` (the usual start) and from the true ``p_1``
+(data plus noise: no start mismatch), both scored against one held-out
+draw, and with the study's own network at that ``sigma`` (if the section has
+a ``model``) from the same ``N(0, sigma^2)`` draw; a fresh draw of the data
+gives the noise floor. Its figure sets the runs of learned experiments
+(``learned``) beside it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import process, sampling
+from ..data import from_config
+from ..registry import SAMPLERS, ConfigError, parse_label, sampler_runs, start_key
+from ..seeds import rng_for
+
+COLUMNS = ("sigma", "start", "n", "energy", "energy_se", "nn_median")
+TEST_SIZE = 5000  # the held-out draw every run is scored against
+
+
+def networks_of(spec: dict, config: dict | None = None) -> dict:
+    """The study's networks, as ``{start_key(sigma): train params}``: its
+    ``model`` section at each of its sigmas, trained down to the noise level
+    ``sigma_min`` where its grids stop refining (``t_min = (sigma_min /
+    sigma)^2``). Empty without a ``model`` section."""
+    if "model" not in spec:
+        return {}
+    return {
+        start_key(sigma): {
+            "model": {**spec["model"], "t_min": (spec["sigma_min"] / sigma) ** 2},
+            "seed": spec["seed"],
+            "sigma": sigma,
+        }
+        for sigma in spec["sigmas"]
+    }
+
+
+def learned_sigmas(spec: dict, config: dict) -> list:
+    """The noise scales of the learned experiments the figure shows (in order)."""
+    return [config["experiments"][e]["sigma"] for e in spec.get("learned", [])]
+
+
+KEYS = {
+    "train": ("data", "n_samples", "seed", "networks"),
+    "run": ("data", "sigmas", "sampler", "steps", "n_samples", "seed", "sigma_min"),
+    "figure": ("sampler", "steps", "learned_sigmas"),
+}
+DERIVED = {"networks": networks_of, "learned_sigmas": learned_sigmas}
+DATA = ()  # no data job: its draws are made where they are used
+
+
+def figure_experiments(spec: dict) -> list[str]:
+    return list(spec.get("learned", []))
+
+
+def check(spec: dict, key: str, config: dict) -> None:
+    try:
+        sampler, _ = parse_label(spec["sampler"])
+    except ConfigError as error:
+        raise ConfigError(f"{key}.sampler: {error}") from None
+    if "diffusion" not in SAMPLERS[sampler].processes:
+        raise ConfigError(f"{key}.sampler: {sampler} is not a diffusion sampler")
+    for e in spec.get("learned", []):
+        exp = config["experiments"].get(e)
+        if exp is None or "model" not in exp or "sigma" not in exp:
+            raise ConfigError(f"{key}.learned: {e!r} is not a learned diffusion experiment")
+        if (spec["sampler"], spec["steps"]) not in sampler_runs(exp):
+            raise ConfigError(f"{key}.learned: {e} has no {spec['sampler']} run at {spec['steps']} steps")
+
+
+def networks(params: dict, name: str, inputs: dict) -> list:
+    """One network per sigma, all trained on one draw of the data."""
+    n = params["data"].get("n", params["n_samples"])  # swiss_roll and spiral data give n
+    x0 = from_config(params["data"]).sample(n, rng_for(params["seed"], name, "train"))
+    return [(key, exp, x0) for key, exp in params["networks"].items()]
+
+
+def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dict], dict]:
+    """Every sigma's runs, scored: rows of ``COLUMNS``, and the samples
+    (``{start}-sigma{sigma}``). ``networks``: ``{start_key(sigma): denoiser}``.
+    Both starts of one sigma share their noise draw, so their difference is
+    the start's alone."""
+    from ..metrics import energy_distance_se, nn_median  # scipy: not for the Snakefile, which reads KEYS
+
+    spec = params
+    dist, n = from_config(spec["data"]), spec["n_samples"]
+    test = dist.sample(TEST_SIZE, rng_for(spec["seed"], name, "test"))
+    rows, arrays = [], {}
+
+    def add(sigma, start, x):
+        energy, se = energy_distance_se(x, test)
+        rows.append(dict(zip(COLUMNS, (sigma, start, n, energy, se, nn_median(x, test)))))
+        arrays[f"{start}-{start_key(sigma)}" if np.isfinite(sigma) else start] = x
+
+    for sigma in spec["sigmas"]:
+        proc = process.Diffusion(float(sigma))
+        denoiser = process.exact_denoiser(proc, dist)
+        t_min = (spec["sigma_min"] / sigma) ** 2  # every sigma refines down to the same noise level
+        noise = sigma * rng_for(spec["seed"], name, "start", sigma).standard_normal((n, dist.dim))
+        data = dist.sample(n, rng_for(spec["seed"], name, "p1", sigma))
+        for start, x1 in (("prior", noise), ("p1", data + noise)):
+            add(sigma, start, sampling.run(denoiser, proc, spec["sampler"], spec["steps"], x1, t_min=t_min))
+        if networks:
+            net = networks[start_key(sigma)]
+            add(sigma, "learned", sampling.run(net, proc, spec["sampler"], spec["steps"], noise, t_min=t_min))
+    add(float("nan"), "floor", dist.sample(n, rng_for(spec["seed"], name, "floor")))
+    return rows, arrays

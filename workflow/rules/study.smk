@@ -1,0 +1,108 @@
+# Studies (config sections listed in stepdiff.studies.SECTIONS: starts,
+# memorisation): one set of rules for every study. The study's module says
+# what each job reads (KEYS), what it trains, runs and tabulates.
+
+
+rule study_data:
+    """A study's data sets, drawn as an experiment's (its training set is data.n points)."""
+    output:
+        train="results/data/{study}/train.npy",
+        test="results/data/{study}/test.npy",
+    log:
+        "results/logs/make_data/{study}.log",
+    benchmark:
+        "results/benchmarks/make_data/{study}.tsv"
+    wildcard_constraints:
+        study=alternatives(STUDY_DATA),
+    conda:
+        "../../envs/numpy.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        exp=study_settings("data"),
+        code=code("make_data.py"),
+    script:
+        "../scripts/make_data.py"
+
+
+rule study_train:
+    """Every network of a study, one after the other: one torch start-up,
+    and no more jobs on the cores than they have."""
+    input:
+        unpack(study_data),
+    output:
+        directory("results/models/{study}"),
+    log:
+        "results/logs/train/{study}.log",
+    benchmark:
+        "results/benchmarks/train/{study}.tsv"
+    wildcard_constraints:
+        study=alternatives(STUDY_MODELS),
+    priority: 10
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        spec=study_settings("train"),
+        section=study_section,
+        threads=torch_threads,
+        code=study_code("study_train.py", "networks"),
+    script:
+        "../scripts/study_train.py"
+
+
+rule study_run:
+    """A study's runs, scored: its table and its arrays."""
+    input:
+        unpack(study_run_inputs),
+    output:
+        table="results/metrics/studies/{study}.csv",
+        arrays="results/runs/{study}.npz",
+    log:
+        "results/logs/study_run/{study}.log",
+    benchmark:
+        "results/benchmarks/study_run/{study}.tsv"
+    conda:
+        "../../envs/numpy.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        spec=study_settings("run"),
+        section=study_section,
+        code=study_code("study_run.py", "run"),
+    script:
+        "../scripts/study_run.py"
+
+
+rule study_figure:
+    """A study's figure (plots.<kind>_figure), from its table and arrays only."""
+    input:
+        unpack(study_figure_inputs),
+    output:
+        report(
+            "results/figures/{study}.jpg",
+            caption="../report/study.rst",
+            category="Figures",
+            subcategory="studies",
+        ),
+    log:
+        "results/logs/study_figure/{study}.log",
+    benchmark:
+        "results/benchmarks/study_figure/{study}.tsv"
+    conda:
+        "../../envs/numpy.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        spec=study_settings("figure"),
+        kind=study_kind,
+        experiments=study_experiments,
+        code=code("study_figure.py"),
+    script:
+        "../scripts/study_figure.py"

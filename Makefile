@@ -41,10 +41,11 @@ slurm-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm >/dev/null; \
 	fi
 
-# Refresh the README's rule graph and figure thumbnails from results/.
+# Refresh the README's rule graph, figure thumbnails and result tables from results/.
 docs: $(STAMP)
 	$(BIN)/snakemake --rulegraph | dot -Tsvg > docs/rulegraph.svg
 	$(BIN)/python docs/thumbnails.py
+	$(BIN)/python docs/readme_tables.py
 
 # Cold-run wall and CPU time of the whole workflow, and the CPU per rule.
 bench: $(STAMP)

@@ -1,0 +1,281 @@
+"""Rewrite the README's result tables from results/ (``make docs``).
+
+Each table sits between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->``
+in README.md; only the text between the markers changes, so the prose around
+them is kept byte for byte, and the same results give the same README.
+Every measured number is printed as ``value ± standard error`` (the tables'
+``*_se`` columns; for a fraction ``f`` of ``n`` samples the binomial
+``sqrt(f (1 - f) / n)``), with two significant digits of the error. Exact
+values are printed after ``exact``, noise floors after ``floor`` (with their
+error where the table records one).
+
+    python docs/readme_tables.py [--results results] [--readme README.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from stepdiff.studies.memorisation import crossing
+
+ROOT = Path(__file__).resolve().parents[1]
+# A marker is a line of its own; the text between a pair is replaced.
+MARKER = re.compile(r"^(<!-- table:([\w-]+) -->\n).*?^(<!-- /table:\2 -->)$", re.S | re.M)
+OPENING = re.compile(r"^<!-- table:([\w-]+) -->$", re.M)
+NAMES = {"ddpm": "DDPM", "ddim": "DDIM", "euler": "Euler", "heun": "Heun"}
+
+# The runs each table shows, as (sampler, grid, steps) with the experiment and denoiser
+# in front where the table has several; a run missing from results/ stops the script.
+EXP0 = [("ddpm", "uniform", 10), ("ddpm", "uniform", 1000), ("ddim", "uniform", 10)]
+EXP0 += [("ddim", "uniform", 1000), ("ddim", "karras", 10), ("ddim", "karras", 1000)]
+POINT_MASSES = [("exp1", "ddim", "uniform", 20), ("exp2", "ddim", "uniform", 50)]
+POINT_MASSES += [("exp6", "euler", "uniform", 50)]
+ROLL = [
+    ("exp3", "learned", "ddpm", "uniform", 1000),
+    ("exp3", "learned", "ddim", "uniform", 1000),
+    ("exp3", "learned", "ddim", "karras", 50),
+    ("exp3", "exact", "ddim", "karras", 50),
+    ("exp7", "learned", "heun", "karras", 25),
+    ("exp7", "learned", "ddim", "karras", 50),
+    ("exp7", "exact", "heun", "karras", 25),
+    ("exp5", "learned", "euler", "uniform", 50),
+    ("exp5", "learned", "euler", "uniform", 100),
+    ("exp5", "learned", "heun", "uniform", 25),
+    ("exp5", "exact", "euler", "uniform", 100),
+]
+EXP4 = [("exp4", "learned", "euler", "uniform", s) for s in (20, 50, 100)]
+EXP4 += [("exp4", "learned", "heun", "uniform", 25), ("exp4", "learned", "heun", "sigma", 25)]
+# The start study's sampler, and the learned experiments drawn beside it with their sigma
+# (config/config.yaml: starts.start.sampler, steps, learned).
+START_RUN = ("ddim", "karras", 50)
+START_EXPERIMENTS = {"exp3": 1.0, "exp7": 80.0}
+
+
+def read(results: Path, name: str) -> pd.DataFrame:
+    path = Path(results) / name
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: run `make run` first (the README's tables come from results/)")
+    return pd.read_csv(path)
+
+
+def num(x: float, digits: int) -> str:
+    text = f"{x:.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text  # no "-0.000"
+
+
+def places(se: float) -> int:
+    """Decimals that show two significant digits of ``se`` (3 for an error of 0)."""
+    return 1 - int(f"{se:.1e}".split("e")[1]) if se > 0 else 3
+
+
+def pm(value: float, se: float) -> str:
+    d = places(se)
+    return f"{num(value, d)} ± {num(se, d)}"
+
+
+def binomial(f: float, n: int) -> str:
+    return pm(f, math.sqrt(f * (1 - f) / n))
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
+
+
+def run_label(sampler: str, grid: str, steps: int) -> str:
+    return f"{NAMES.get(sampler, sampler)}, {grid}, {steps}"
+
+
+def select(table: pd.DataFrame, where: str, **keys) -> pd.DataFrame:
+    """The rows of one run, indexed by metric; a clear error when the run is absent."""
+    rows = table
+    for key, value in keys.items():
+        rows = rows[rows[key] == value]
+    if rows.empty:
+        wanted = ", ".join(f"{k}={v}" for k, v in keys.items())
+        raise SystemExit(f"{where} has no run with {wanted}: is results/ from the current config?")
+    return rows.set_index("metric")
+
+
+def with_floor(run: pd.DataFrame, metric: str) -> str:
+    """``value ± se (floor f)``: the floor at the run's size, with its error if recorded."""
+    value, se = run.at[metric, "value"], run.at[f"{metric}_se", "value"]
+    floor, floor_se = run.at[metric, "noise_floor"], run.at[f"{metric}_se", "noise_floor"]
+    shown = pm(floor, floor_se) if pd.notna(floor_se) else num(floor, places(se))
+    return f"{pm(value, se)} (floor {shown})"
+
+
+def exp0(results: Path) -> str:
+    """exp0's moments against the exact output law of each sampler and grid."""
+    where = "metrics/exp0.csv"
+    table, rows = read(results, where), []
+    for sampler, grid, steps in EXP0:
+        r = select(table, where, sampler=sampler, grid=grid, steps=steps)
+        cells = []
+        for m in ("mean", "std"):
+            value, se, exact = (r.at[key, "value"] for key in (m, f"{m}_se", f"exact_{m}"))
+            cells.append(f"{pm(value, se)} (exact {num(exact, places(se))})")
+        rows.append([f"{NAMES[sampler]}, {grid}", steps, *cells])
+    return markdown(["sampler, grid", "steps", "mean", "std"], rows)
+
+
+def point_masses(results: Path) -> str:
+    """The fraction of samples within 1e-3 of each mass."""
+    rows = []
+    for experiment, sampler, grid, steps in POINT_MASSES:
+        where = f"metrics/{experiment}.csv"
+        r = select(read(results, where), where, sampler=sampler, grid=grid, steps=steps)
+        masses = sorted(m for m in r.index if m.startswith("frac_at_mass_"))
+        n = int(r["n"].iloc[0])
+        fractions = [binomial(r.at[m, "value"], n) for m in masses]
+        rows.append([experiment, run_label(sampler, grid, steps), n, *fractions, *[""] * (2 - len(masses))])
+    return markdown(["experiment", "sampler, grid, steps", "samples", "at mass 1", "at mass 2"], rows)
+
+
+def distances(results: Path, runs) -> str:
+    """Energy distance and nn median of learned and exact runs, each beside its noise floor."""
+    rows, tables = [], {}
+    for experiment, denoiser, sampler, grid, steps in runs:
+        where = f"metrics/{experiment}.csv"
+        if experiment not in tables:
+            tables[experiment] = read(results, where)
+        r = select(tables[experiment], where, denoiser=denoiser, sampler=sampler, grid=grid, steps=steps)
+        label = [experiment, denoiser, run_label(sampler, grid, steps), r["nfe"].iloc[0], r["n"].iloc[0]]
+        rows.append(label + [with_floor(r, "energy"), with_floor(r, "nn_median")])
+    header = ["experiment", "denoiser", "sampler, grid, steps", "NFE", "samples", "energy", "nn median"]
+    return markdown(header, rows)
+
+
+def start(results: Path) -> str:
+    """The start study's energy distances by sigma and start, the start's effect
+    (from N(0, sigma^2) minus from p_1), and beside them the learned experiments'
+    runs of the same sampler; the noise floor below."""
+    study = read(results, "metrics/studies/start.csv")
+    energy = {(row.sigma, row.start): (row.energy, row.energy_se) for row in study.itertuples()}
+    sampler, grid, steps = START_RUN
+    for experiment, sigma in START_EXPERIMENTS.items():
+        where = f"metrics/{experiment}.csv"
+        r = select(read(results, where), where, denoiser="learned", sampler=sampler, grid=grid, steps=steps)
+        energy[sigma, experiment] = (r.at["energy", "value"], r.at["energy_se", "value"])
+    rows = []
+    for sigma in sorted({sigma for sigma, _ in energy if pd.notna(sigma)}):
+        cells = [pm(*energy[sigma, s]) if (sigma, s) in energy else "" for s in ("prior", "p1")]
+        if (sigma, "prior") in energy and (sigma, "p1") in energy:
+            (a, sa), (b, sb) = energy[sigma, "prior"], energy[sigma, "p1"]
+            cells.append(pm(a - b, math.hypot(sa, sb)))
+        else:
+            cells.append("")
+        cells.append(pm(*energy[sigma, "learned"]) if (sigma, "learned") in energy else "")
+        cells.append(
+            " ".join(f"{pm(*energy[sigma, e])} ({e})" for e in START_EXPERIMENTS if (sigma, e) in energy)
+        )
+        rows.append([f"{sigma:g}", *cells])
+    header = [
+        "sigma",
+        "exact, from N(0, sigma^2)",
+        "exact, from the true p_1",
+        "the start's effect (difference)",
+    ]
+    header += ["network, from N(0, sigma^2)", f"experiments ({run_label(*START_RUN)})"]
+    floor = study[study["start"] == "floor"].iloc[0]
+    floor_line = f"Noise floor (a fresh draw of {floor.n} points): {pm(floor.energy, floor.energy_se)}."
+    return f"{markdown(header, rows)}\n\n{floor_line}"
+
+
+def memorisation_runs(results: Path):
+    """The study's table, and its runs in column order: (label, selection) pairs."""
+    where = "metrics/studies/memorisation.csv"
+    table = read(results, where)
+    runs = table[table["denoiser"] != "data"][["denoiser", "sampler", "grid", "steps"]].drop_duplicates()
+    runs = runs.sort_values(["denoiser", "sampler", "grid", "steps"])
+    several = len(runs[["grid", "steps"]].drop_duplicates()) > 1
+    columns = []
+    for run in runs.itertuples(index=False):
+        name = f"{'ideal' if run.denoiser == 'ideal' else 'network'}, {NAMES.get(run.sampler, run.sampler)}"
+        columns.append((f"{name}, {run.grid}, {run.steps}" if several else name, run._asdict()))
+    return table, columns + [("fresh data", {"denoiser": "data"})]
+
+
+def memorisation(results: Path) -> str:
+    """Memorised fractions by training-set size, and where the network's falls through one half."""
+    table, columns = memorisation_runs(results)
+    sizes = sorted(table["size"].unique())
+    fractions = {}
+    for label, keys in columns:
+        for size in sizes:
+            r = select(table, "metrics/studies/memorisation.csv", size=size, **keys)
+            fractions[label, size] = (r.at["memorised", "value"], int(r["n"].iloc[0]))
+    rows = [[size, *(binomial(*fractions[label, size]) for label, _ in columns)] for size in sizes]
+    lines = []
+    for label, keys in columns:
+        if keys["denoiser"] != "learned":
+            continue
+        f = pd.Series([fractions[label, size][0] for size in sizes])
+        se = (f * (1 - f) / pd.Series([fractions[label, size][1] for size in sizes])) ** 0.5
+        found = [crossing(sizes, f + shift) for shift in (0, -se, se)]
+        if None in found:
+            lines.append(f"* {label}: not through one half at every fraction ± one standard error.")
+        else:
+            lines.append(f"* {label}: N = {found[0]:.1f} ({found[1]:.1f} to {found[2]:.1f})")
+    crossings = "Where the network's fraction falls through one half (the interval: every fraction "
+    crossings += "moved one standard error down, then up):\n\n" + "\n".join(lines)
+    return markdown(["N", *(label for label, _ in columns)], rows) + "\n\n" + crossings
+
+
+def memorisation_energy(results: Path) -> str:
+    """The same runs' energy distance to held-out data."""
+    table, columns = memorisation_runs(results)
+    rows = []
+    for size in sorted(table["size"].unique()):
+        cells = []
+        for _, keys in columns:
+            r = select(table, "metrics/studies/memorisation.csv", size=size, **keys)
+            cells.append(pm(r.at["energy", "value"], r.at["energy_se", "value"]))
+        rows.append([size, *cells])
+    return markdown(["N", *(label for label, _ in columns)], rows)
+
+
+TABLES = {
+    "exp0": exp0,
+    "point_masses": point_masses,
+    "roll": lambda results: distances(results, ROLL),
+    "exp4": lambda results: distances(results, EXP4),
+    "start": start,
+    "memorisation": memorisation,
+    "memorisation_energy": memorisation_energy,
+}
+
+
+def render(readme: str, results: Path) -> str:
+    """``readme`` with every marked table rebuilt from ``results``; nothing else changes."""
+    opened = OPENING.findall(readme)
+    closed = [m.group(2) for m in MARKER.finditer(readme)]
+    if opened != closed:
+        raise SystemExit(f"README markers do not pair up: opened {opened}, closed {closed}")
+    unknown = sorted(set(opened) - set(TABLES))
+    if unknown:
+        raise SystemExit(f"README has markers for unknown tables {unknown}; known: {sorted(TABLES)}")
+    return MARKER.sub(lambda m: f"{m.group(1)}\n{TABLES[m.group(2)](results)}\n\n{m.group(3)}", readme)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=ROOT / "results")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    args = parser.parse_args(argv)
+    text = args.readme.read_text()
+    new = render(text, args.results)
+    if new != text:
+        args.readme.write_text(new)
+    print(
+        f"{args.readme}: {'rewritten' if new != text else 'unchanged'} ({len(MARKER.findall(text))} tables)"
+    )
+
+
+if __name__ == "__main__":
+    main()

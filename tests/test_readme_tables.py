@@ -1,0 +1,149 @@
+"""docs/readme_tables.py, which writes the README's result tables from results/,
+on a small synthetic results folder in the real tables' column layout."""
+
+import importlib.util
+import re
+
+import pandas as pd
+import pytest
+from conftest import REPO
+
+spec = importlib.util.spec_from_file_location("readme_tables", REPO / "docs" / "readme_tables.py")
+rt = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rt)
+
+LONG = ["experiment", "sampler", "grid", "steps", "nfe", "denoiser", "n", "metric", "value", "noise_floor"]
+README = "# Title\n\nProse with a number, 0.5, and `<!-- table:exp0 -->` inline.\n\n" + "".join(
+    f"Before {name}.\n<!-- table:{name} -->\nstale table\n<!-- /table:{name} -->\nAfter {name}.\n\n"
+    for name in rt.TABLES
+)
+LABELS = {"experiment", "denoiser", "sampler, grid", "sampler, grid, steps", "steps", "NFE", "samples"}
+LABELS |= {"N", "sigma"}
+MEASURED = re.compile(r"-?\d+\.\d+ ± \d+\.\d+( \((exact|floor) -?\d+\.\d+\))?( \(\w+\))?")
+
+
+def write_results(root):
+    """metrics/*.csv as the workflow writes them, for every run a table shows."""
+    metrics = root / "metrics"
+    (metrics / "studies").mkdir(parents=True)
+
+    tables = {}
+
+    def add(experiment, sampler, grid, steps, denoiser, n, values, floors=None):
+        for metric, value in values.items():
+            floor = (floors or {}).get(metric, float("nan"))
+            row = (experiment, sampler, grid, steps, steps, denoiser, n, metric, value, floor)
+            tables.setdefault(experiment, []).append(row)
+
+    for sampler, grid, steps in rt.EXP0:
+        moments = {"mean": 2.9, "mean_se": 0.003, "std": 0.7, "std_se": 0.002}
+        add("exp0", sampler, grid, steps, "exact", 50000, {**moments, "exact_mean": 2.9, "exact_std": 0.7})
+    for experiment, sampler, grid, steps in rt.POINT_MASSES:
+        fractions = {"frac_at_mass_0": 0.5, "frac_at_mass_1": 0.4} if experiment != "exp1" else {}
+        add(experiment, sampler, grid, steps, "exact", 1000, fractions or {"frac_at_mass_0": 1.0})
+    for experiment, denoiser, sampler, grid, steps in rt.ROLL + rt.EXP4:
+        values = {"energy": 0.004, "energy_se": 0.0012, "nn_median": 0.002, "nn_median_se": 3e-5}
+        add(experiment, sampler, grid, steps, denoiser, 5000, values, {"energy": -7e-5, "nn_median": 4e-4})
+    for experiment, rows in tables.items():
+        pd.DataFrame(rows, columns=LONG).to_csv(metrics / f"{experiment}.csv", index=False)
+
+    start = [(1, "prior", 0.0041, 0.0013), (1, "p1", -0.0001, 0.0003), (1, "learned", 0.0036, 0.0011)]
+    start += [
+        (3, "prior", 0.0001, 0.0004),
+        (3, "p1", 0.0004, 0.0006),
+        (float("nan"), "floor", 0.0003, 0.0006),
+    ]
+    start = pd.DataFrame(start, columns=["sigma", "start", "energy", "energy_se"])
+    start.insert(2, "n", 3000)
+    start.assign(nn_median=0.0004).to_csv(metrics / "studies" / "start.csv", index=False)
+
+    rows = []
+    for size, learned in ((8, 0.8), (16, 0.4), (64, 0.1)):
+        runs = [("none", "none", 0, "data", 0.3), ("ddim", "karras", 50, "ideal", 1.0)]
+        for sampler, grid, steps, denoiser, fraction in [*runs, ("ddim", "karras", 50, "learned", learned)]:
+            values = {"memorised": fraction, "energy": 0.01 / size, "energy_se": 0.002, "nn_median": 0.001}
+            rows += [(size, sampler, grid, steps, steps, denoiser, 1000, m, v) for m, v in values.items()]
+    columns = ["size", "sampler", "grid", "steps", "nfe", "denoiser", "n", "metric", "value"]
+    pd.DataFrame(rows, columns=columns).to_csv(metrics / "studies" / "memorisation.csv", index=False)
+
+
+@pytest.fixture
+def results(tmp_path):
+    write_results(tmp_path / "results")
+    return tmp_path / "results"
+
+
+def blocks(text):
+    return {m.group(2): text[m.end(1) : m.start(3)] for m in rt.MARKER.finditer(text)}
+
+
+def test_tables_are_replaced_and_the_rest_is_untouched(results):
+    new = rt.render(README, results)
+    assert set(blocks(new)) == set(rt.TABLES)
+    for name, block in blocks(new).items():
+        assert "stale" not in block and block.count("\n|") >= 3, name
+    # outside the markers, byte for byte
+    assert rt.MARKER.sub(r"\1\3", new) == rt.MARKER.sub(r"\1\3", README)
+    assert rt.render(new, results) == new
+
+
+def test_the_script_rewrites_once_then_changes_nothing(results, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_bytes(README.encode())
+    rt.main(["--results", str(results), "--readme", str(readme)])
+    first = readme.read_bytes()
+    assert first != README.encode()
+    rt.main(["--results", str(results), "--readme", str(readme)])
+    assert readme.read_bytes() == first
+
+
+@pytest.mark.parametrize("table", ["metrics/exp4.csv", "metrics/studies/start.csv"])
+def test_a_missing_table_is_named(results, table):
+    (results / table).unlink()
+    with pytest.raises(SystemExit, match=re.escape(table) + ".*make run"):
+        rt.render(README, results)
+
+
+def test_a_missing_run_is_named(results):
+    table = pd.read_csv(results / "metrics" / "exp7.csv")
+    table[table["sampler"] != "heun"].to_csv(results / "metrics" / "exp7.csv", index=False)
+    with pytest.raises(SystemExit, match="exp7.csv has no run .*sampler=heun"):
+        rt.render(README, results)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("<!-- table:exp0 -->\n", "do not pair"), ("<!-- table:nope -->\n<!-- /table:nope -->\n", "unknown")],
+)
+def test_bad_markers_are_refused(results, text, message):
+    with pytest.raises(SystemExit, match=message):
+        rt.render(text, results)
+
+
+def cells(line):
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def test_every_number_is_printed_with_its_error(results):
+    """Table cells: labels (steps, sizes) or ``value ± se``, with an exact value
+    or a floor beside it; the lines around the tables: errors and intervals."""
+    for name, block in blocks(rt.render(README, results)).items():
+        lines = block.strip().splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("|---"):
+                continue
+            if i + 1 < len(lines) and lines[i + 1].startswith("|---"):
+                header = cells(line)
+            elif line.startswith("|"):
+                for column, cell in zip(header, cells(line), strict=True):
+                    assert column in LABELS or cell == "" or MEASURED.fullmatch(cell), (name, column, cell)
+            else:
+                rest = re.sub(r"-?\d+\.\d+ ± \d+\.\d+|N = [\d.]+ \([\d.]+ to [\d.]+\)", "", line)
+                assert not re.search(r"\d\.\d", rest), (name, line)
+
+
+def test_formatting():
+    assert rt.pm(0.99900, 0.000999) == "0.9990 ± 0.0010"  # two digits of the error, as rounded
+    assert rt.pm(-0.00001, 0.0012) == "0.0000 ± 0.0012"  # no "-0.0000"
+    assert rt.binomial(1.0, 1000) == "1.000 ± 0.000"
+    assert rt.binomial(0.5, 1000) == "0.500 ± 0.016"

@@ -306,7 +306,10 @@ def test_start_study_errors_name_the_key(change, key):
     [
         ({"sizes": [4, 65]}, r"memorisation\.memo\.sizes: \[65\] above data\.n = 64"),
         ({"samplers": [{"name": "euler", "steps": 10}]}, r"memorisation\.memo\.samplers\[0\]\.name"),
-        ({"data": {"kind": "point_masses", "points": [[0.0]]}}, r"memorisation\.memo\.data\.kind"),
+        (
+            {"data": {"kind": "point_masses", "points": [[0.0]]}},
+            r"memorisation\.memo\.data: a kind with a training-set size n",
+        ),
         # the networks are trained down to model.t_min: a uniform grid of 10 steps queries t = 0.1
         ({"model": {"t_min": 0.5}}, r"memorisation\.memo\.samplers\[0\]\.steps"),
     ],

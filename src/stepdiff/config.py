@@ -7,7 +7,7 @@ sampler runs). Every error names the config key it is about.
 
 from __future__ import annotations
 
-from . import studies
+from . import data, studies
 from .grids import KARRAS_T_MIN, last_time
 from .registry import DEFAULT_GRID, SAMPLERS, ConfigError, as_list, parse_label, sampler_runs
 
@@ -32,10 +32,11 @@ def process_kind(exp: dict) -> str:
 
 
 def has_exact_denoiser(exp: dict) -> bool:
-    """Gaussian mixtures and the Swiss roll have an analytic posterior mean under
-    diffusion and under a flow from a Gaussian source (docs/theory.md sections 4, 8)."""
+    """A law with an analytic posterior mean (``posterior_mean``: Gaussian
+    mixtures, laws on a curve) has an exact denoiser under diffusion and under
+    a flow from a Gaussian source (docs/theory.md sections 4, 8, 12)."""
     gaussian_source = exp.get("source", {}).get("kind", "gaussian") == "gaussian"
-    return exp["data"]["kind"] in ("gaussian", "point_masses", "swiss_roll", "spiral") and gaussian_source
+    return gaussian_source and hasattr(data.from_config(exp["data"]), "posterior_mean")
 
 
 def has_noise_floor(exp: dict) -> bool:
@@ -48,12 +49,9 @@ def has_reference(exp: dict) -> bool:
     return is_learned(exp) and has_exact_denoiser(exp)
 
 
-def data_dim(data: dict) -> int:
-    if data["kind"] == "point_masses":
-        return len(data["points"][0])
-    if data["kind"] == "gaussian":
-        return len(data["mean"]) if isinstance(data["mean"], list) else 1
-    return 2  # swiss_roll, spiral
+def data_dim(section: dict) -> int:
+    """The dimension of the law a ``data`` section describes."""
+    return data.from_config(section).dim
 
 
 def output_names(config: dict) -> dict[str, str]:
@@ -93,15 +91,14 @@ def check_config(config: dict) -> None:
                 raise ConfigError(f"comparisons.{name}.experiments: no experiment {e!r}")
     for name, exp in config["experiments"].items():
         key = f"experiments.{name}"
-        data = exp["data"]
-        if data["kind"] == "point_masses":
-            dims = {len(p) for p in data["points"]}
+        section = exp["data"]
+        if section["kind"] == "point_masses":
+            dims = {len(p) for p in section["points"]}
             if len(dims) != 1:
                 raise ConfigError(f"{key}.data.points: all points need the same dimension")
-            if "weights" in data and len(data["weights"]) != len(data["points"]):
-                raise ConfigError(
-                    f"{key}.data.weights: {len(data['weights'])} weights for {len(data['points'])} points"
-                )
+            weights, points = len(section.get("weights", section["points"])), len(section["points"])
+            if weights != points:
+                raise ConfigError(f"{key}.data.weights: {weights} weights for {points} points")
         if ("sigma" in exp) == ("source" in exp):
             raise ConfigError(f"{key}: give either sigma (a diffusion) or source (a flow), not both")
         check_samplers(exp, key, process_kind(exp))
@@ -109,11 +106,11 @@ def check_config(config: dict) -> None:
         if source.get("kind") == "annulus":
             if source["inner"] >= source["outer"]:
                 raise ConfigError(f"{key}.source.inner: {source['inner']} is not below {source['outer']}")
-            if data_dim(data) != 2:
-                raise ConfigError(f"{key}.source.kind: an annulus is 2-D, the data {data_dim(data)}-D")
+            if data_dim(section) != 2:
+                raise ConfigError(f"{key}.source.kind: an annulus is 2-D, the data {data_dim(section)}-D")
         if not has_exact_denoiser(exp) and not is_learned(exp):
             raise ConfigError(
-                f"{key}.model: {data['kind']} data under this process has no exact denoiser: add a model"
+                f"{key}.model: {section['kind']} data under this process has no exact denoiser: add a model"
             )
         runs = sampler_runs(exp)
         seen = set()

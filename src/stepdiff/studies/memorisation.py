@@ -52,8 +52,8 @@ def figure_experiments(spec: dict) -> list[str]:
 
 
 def check(spec: dict, key: str, config: dict) -> None:
-    if spec["data"]["kind"] not in ("swiss_roll", "spiral"):
-        raise ConfigError(f"{key}.data.kind: a training set is drawn from swiss_roll or spiral data")
+    if "n" not in spec["data"]:
+        raise ConfigError(f"{key}.data: a kind with a training-set size n (swiss_roll, spiral) is needed")
     too_big = [n for n in spec["sizes"] if n > spec["data"]["n"]]
     if too_big:
         n = spec["data"]["n"]

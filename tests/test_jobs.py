@@ -1,6 +1,7 @@
 """Each kind of job, as the workflow runs it: what it reads, where its grid
 ends, how its draws are seeded and paired, which code makes it stale."""
 
+import inspect
 import json
 import os
 import subprocess
@@ -399,27 +400,13 @@ def test_equal_numbers_give_equal_seeds():
 RECORD_HOOK = """\
 import atexit, json, os, sys
 
+{recorder}
+
 _out = os.environ.get("STEPDIFF_RECORD_PARAMS")
 if _out and os.path.join(".snakemake", "scripts") in sys.argv[0]:
     from snakemake.iocontainers import Snakemake
 
-    class Recorder(dict):
-        def __init__(self, *args):
-            super().__init__(*args)
-            self.read = set()
-
-        def __getitem__(self, key):
-            self.read.add(key)
-            return super().__getitem__(key)
-
-        def get(self, key, default=None):
-            self.read.add(key)
-            return super().get(key, default)
-
-        def __contains__(self, key):
-            self.read.add(key)
-            return super().__contains__(key)
-
+    class Recorder(_Recorder):  # this file's Recorder, which reading every key marks too
         def _all(self):
             self.read.update(dict.keys(self))
 
@@ -483,7 +470,7 @@ if _out and os.path.join(".snakemake", "scripts") in sys.argv[0]:
         record = {"rule": sm.rule, "wildcards": wildcards, "params": params, "config": bool(_config_read)}
         with open(os.path.join(_out, f"{os.getpid()}.json"), "w") as f:
             json.dump(record, f)
-"""
+""".replace("{recorder}", inspect.getsource(Recorder).replace("class Recorder", "class _Recorder"))
 
 
 # The top-level keys the schema lets each kind of config section set.

@@ -17,6 +17,21 @@ def brute_memorised(x, train):
     return count / len(x)
 
 
+def study_spec(sizes, t_min, steps, n_samples, seed):
+    """A memorisation study's section: the roll, DDIM and DDPM on the karras grid."""
+    samplers = [{"name": name, "grid": "karras", "steps": steps} for name in ("ddim", "ddpm")]
+    roll = {"kind": "swiss_roll", "n": max(sizes), "noise": 0.0, "scale": 0.07}
+    return {
+        "data": roll,
+        "sizes": sizes,
+        "sigma": 1.0,
+        "model": {"t_min": t_min},
+        "samplers": samplers,
+        "n_samples": n_samples,
+        "seed": seed,
+    }
+
+
 def test_memorised_matches_a_brute_force_count():
     rng = np.random.default_rng(0)
     train = rng.uniform(-1, 1, (12, 2))
@@ -53,18 +68,8 @@ def test_crossing_interpolates_in_log_n():
 def test_a_study_table_has_every_run_and_the_chance_level(tmp_path):
     """A tiny study with an identity 'network': the ideal denoiser memorises
     both training sets; the fresh draw gives the chance level for each."""
-    spec = {
-        "data": {"kind": "swiss_roll", "n": 50, "noise": 0.0, "scale": 0.07},
-        "sizes": [5, 50],
-        "sigma": 1.0,
-        "model": {"t_min": 1e-14},  # sigma_t 1e-7: below the closest pair of 50 points
-        "samplers": [
-            {"name": "ddim", "grid": "karras", "steps": 30},
-            {"name": "ddpm", "grid": "karras", "steps": 30},
-        ],
-        "n_samples": 300,
-        "seed": 0,
-    }
+    # sigma_t 1e-7 at t_min: below the closest pair of 50 points
+    spec = study_spec(sizes=[5, 50], t_min=1e-14, steps=30, n_samples=300, seed=0)
     roll = from_config(spec["data"])
     train, test = roll.sample(50, rng_for(0, "t", "train")), roll.sample(300, rng_for(0, "t", "test"))
     identity = {size: (lambda x, t: x) for size in spec["sizes"]}
@@ -93,18 +98,7 @@ def test_the_ideal_and_the_learned_run_of_one_size_share_starts_and_noise():
     object, the same arithmetic) every learned run must equal its ideal run
     bit for bit, for deterministic DDIM and for stochastic DDPM; a learned run
     drawn from its own start or noise seed differs everywhere."""
-    spec = {
-        "data": {"kind": "swiss_roll", "n": 40, "noise": 0.0, "scale": 0.07},
-        "sizes": [3, 40],
-        "sigma": 1.0,
-        "model": {"t_min": 1e-8},
-        "samplers": [
-            {"name": "ddim", "grid": "karras", "steps": 8},
-            {"name": "ddpm", "grid": "karras", "steps": 8},
-        ],
-        "n_samples": 64,
-        "seed": 5,
-    }
+    spec = study_spec(sizes=[3, 40], t_min=1e-8, steps=8, n_samples=64, seed=5)
     roll = from_config(spec["data"])
     train, test = roll.sample(40, rng_for(5, "p", "train")), roll.sample(64, rng_for(5, "p", "test"))
     proc = process.Diffusion(1.0)

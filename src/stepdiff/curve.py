@@ -17,7 +17,8 @@ computed by quadrature adapted to ``r``:
 * ``r < LOCAL``: the weight lives near the curve points nearest ``x``: the
   local minima of ``|x/alpha - c(u)|`` on a coarse grid are refined by
   Newton's method, and each gets a window of Gauss-Legendre panels wide
-  enough for the weight to fall by ``exp(-WIDTH^2 / 2)``.
+  enough for the weight to fall by ``exp(-WIDTH^2)`` (by its second-order
+  model of the distance) before the window ends.
 
 Checked in tests/test_curve.py against brute force on 10^6 angles.
 """
@@ -56,7 +57,7 @@ class Curve:
     CANDIDATES = 4  # local minima of the distance kept per query
     NEWTON = 8  # Newton iterations from a coarse node (converges in about 4)
     LOCAL = 0.02  # kernel width below which the windowed rule is used
-    WIDTH = 10.0  # window: the weight falls by exp(-WIDTH^2 / 2) at its edges
+    WIDTH = 10.0  # window: the weight falls by exp(-WIDTH^2) at its edges
     WINDOW_PANELS = 4
     GLOBAL_WIDTH = 4.0  # panel length of the global rule, in kernel widths
 
@@ -144,7 +145,7 @@ class Curve:
         # a minimum farther than the window's drop (plus margin) carries weight below exp(-55)
         keep = found & (dist2 - best < r**2 * (self.WIDTH**2 + 10))
         curvature = np.maximum(near["curvature"], 0.05 * near["speed2"])
-        drop = self.WIDTH**2 * r**2  # solve |slope| h + curvature h^2 / 2 = drop for h
+        drop = self.WIDTH**2 * r**2  # half the squared distance rises by this: the weight by exp(-WIDTH^2)
         slope = np.abs(near["slope"])
         half = 2 * drop / (slope + np.sqrt(slope**2 + 2 * curvature * drop))
         lo = np.where(keep, np.maximum(u - half, self.lo), u)

@@ -151,6 +151,23 @@ def distances(results: Path, runs) -> str:
     return markdown(header, rows)
 
 
+def curve(results: Path, runs) -> str:
+    """Distances to the roll's curve itself: median and 99th percentile with
+    their errors, and the fraction of samples farther than the threshold."""
+    rows, tables = [], {}
+    for experiment, denoiser, sampler, grid, steps in runs:
+        where = f"metrics/{experiment}.csv"
+        if experiment not in tables:
+            tables[experiment] = read(results, where)
+        r = select(tables[experiment], where, denoiser=denoiser, sampler=sampler, grid=grid, steps=steps)
+        cells = [pm(r.at[m, "value"], r.at[f"{m}_se", "value"]) for m in ("curve_median", "curve_p99")]
+        n = int(r["n"].iloc[0])
+        far = binomial(r.at["curve_far", "value"], n)  # its binomial error, as the table's curve_far_se
+        rows.append([experiment, denoiser, run_label(sampler, grid, steps), n, *cells, far])
+    header = ["experiment", "denoiser", "sampler, grid, steps", "samples", "median", "99th percentile"]
+    return markdown([*header, "fraction beyond 0.01"], rows)
+
+
 def start(results: Path) -> str:
     """The start study's energy distances by sigma and start, the start's effect
     (from N(0, sigma^2) minus from p_1), and beside them the learned experiments'
@@ -244,6 +261,7 @@ TABLES = {
     "exp0": exp0,
     "point_masses": point_masses,
     "roll": lambda results: distances(results, ROLL),
+    "roll_curve": lambda results: curve(results, ROLL),
     "exp4": lambda results: distances(results, EXP4),
     "start": start,
     "memorisation": memorisation,

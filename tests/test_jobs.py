@@ -351,6 +351,17 @@ def test_names_whose_outputs_collide_are_refused(section, name, clash):
         config.check_config(cfg)
 
 
+def test_a_curve_metric_compares_only_experiments_on_a_curve():
+    cfg = load_test_config()
+    cfg["comparisons"]["learned_nfe"]["metric"] = "curve_median"  # roll is on a curve, ring is blurred
+    with pytest.raises(
+        ConfigError, match=r"comparisons\.learned_nfe\.metric: curve_median needs data on a curve"
+    ):
+        config.check_config(cfg)
+    cfg["comparisons"]["learned_nfe"]["experiments"] = ["roll"]
+    config.check_config(cfg)
+
+
 def test_a_reference_larger_than_its_run_is_refused_and_the_default_fits():
     """The reference reruns the first of the learned run's starts: it cannot
     have more. Without a reference section it takes min(2000, n_samples)."""

@@ -185,3 +185,42 @@ def test_sw2_error_is_conservative_at_the_noise_floor():
     is too small here too."""
     ratio, resolution = sw2_error_ratio(0.0)
     assert ratio - 1 > 4 * resolution, (ratio, resolution)
+
+
+def test_curve_scores_are_exact_for_points_at_known_distances_from_the_roll():
+    """Points moved along the roll's normal by known offsets (below the
+    radius of curvature and the gap to the next arm) are at exactly those
+    distances: the median, the 99th percentile and the fraction beyond the
+    threshold are those of the offsets themselves."""
+    roll = data.SwissRoll(scale=0.07)
+    curve, rng = roll.curve, np.random.default_rng(4)
+    u = rng.uniform(curve.lo + 0.1, curve.hi - 0.1, 3000)
+    tangent = np.stack([np.cos(u) - u * np.sin(u), np.sin(u) + u * np.cos(u)], 1)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1) / np.linalg.norm(tangent, axis=1)[:, None]
+    offset = np.abs(rng.standard_normal(3000)) * 0.004
+    x = curve.point(u) + offset[:, None] * normal
+    out = metrics.score(roll, x, x[:100], curve_threshold=0.01)
+    assert out["curve_median"] == pytest.approx(np.median(offset), abs=1e-12)
+    assert out["curve_p99"] == pytest.approx(np.quantile(offset, 0.99), abs=1e-12)
+    far = np.mean(offset > 0.01)
+    assert out["curve_far"] == far and out["curve_far_se"] == pytest.approx(np.sqrt(far * (1 - far) / 3000))
+    assert "curve_median" not in metrics.score(
+        data.Spiral(turns=3, noise=0.1), x, x[:100], curve_threshold=0.01
+    )
+    assert "curve_median" not in metrics.score(roll, x, x[:100])  # no threshold: not asked
+
+
+@pytest.mark.parametrize("q", [0.5, 0.99])
+def test_quantile_standard_error_matches_the_spread_over_redraws(q):
+    """R = 400 redraws of 2000 distances: the mean estimated error against the
+    spread of the estimates, within 4 resolutions, the resolution being
+    sqrt(1/(2(R-1)) + cv^2/R) (the spread's own sampling error and the
+    estimates' scatter, cv their coefficient of variation): about 4% here.
+    Measured over two seeds: 1.01 to 1.06 at the median, 0.95 to 1.01 at the
+    99th percentile."""
+    rng, R = np.random.default_rng(0), 400
+    found = [metrics.quantile_se(np.abs(rng.standard_normal(2000)) * 0.003, q) for _ in range(R)]
+    values, errors = np.array(found).T
+    cv = errors.std() / errors.mean()
+    resolution = np.sqrt(1 / (2 * (R - 1)) + cv**2 / R)
+    assert abs(errors.mean() / values.std(ddof=1) - 1) < 4 * resolution

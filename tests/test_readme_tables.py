@@ -43,6 +43,8 @@ def write_results(root):
         add(experiment, sampler, grid, steps, "exact", 1000, fractions or {"frac_at_mass_0": 1.0})
     for experiment, denoiser, sampler, grid, steps in rt.ROLL + rt.EXP4:
         values = {"energy": 0.004, "energy_se": 0.0012, "nn_median": 0.002, "nn_median_se": 3e-5}
+        values |= {"curve_median": 2e-3, "curve_median_se": 4e-5, "curve_p99": 0.03, "curve_p99_se": 0.002}
+        values |= {"curve_far": 0.04, "curve_far_se": 0.003}
         add(experiment, sampler, grid, steps, denoiser, 5000, values, {"energy": -7e-5, "nn_median": 4e-4})
     for experiment, rows in tables.items():
         pd.DataFrame(rows, columns=LONG).to_csv(metrics / f"{experiment}.csv", index=False)

@@ -58,6 +58,9 @@ def test_outputs_follow_the_contract(finished_run):
     assert np.load(res / "reference/roll/ddpm-10.npy").shape == (100, 2)
     roll = pd.read_csv(res / "metrics/roll.csv")
     assert set(roll["denoiser"]) == {"learned", "exact"}
+    # data on a curve is scored by its distance to the curve; blurred data (the ring's spiral) is not
+    assert {"curve_median", "curve_p99", "curve_far"} <= set(roll["metric"])
+    assert not pd.read_csv(res / "metrics/ring.csv")["metric"].str.startswith("curve").any()
     assert roll.loc[roll["metric"] == "energy", "noise_floor"].notna().all()
     # references start where the learned runs do: for DDIM their distance is the network's error
     paired = roll[(roll["metric"] == "paired_dist") & (roll["denoiser"] == "exact")]

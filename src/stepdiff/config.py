@@ -89,6 +89,11 @@ def check_config(config: dict) -> None:
         for e in spec["experiments"]:
             if e not in config["experiments"]:
                 raise ConfigError(f"comparisons.{name}.experiments: no experiment {e!r}")
+            if spec["metric"].startswith("curve_") and curve_threshold(config["experiments"][e]) is None:
+                raise ConfigError(
+                    f"comparisons.{name}.metric: {spec['metric']} needs data on a curve (swiss_roll or "
+                    f"spiral, noise 0); {e} has {config['experiments'][e]['data']['kind']} data"
+                )
     for name, exp in config["experiments"].items():
         key = f"experiments.{name}"
         section = exp["data"]
@@ -205,16 +210,28 @@ def grid_floor(exp: dict) -> float:
 # values derived from them. A job's params hold exactly these (and a test
 # checks that the library reads all of them and nothing else), so editing a
 # setting reruns the jobs that read it and no others.
-DERIVED = {"sizes": sample_sizes, "t_min": grid_floor, "n_reference": reference_size}
+def curve_threshold(exp: dict):
+    """Where a sample counts as far from the curve, for data on a curve (its
+    support: the roll or the spiral without blur); None for other data."""
+    on_curve = hasattr(data.from_config(exp["data"]), "distance") and not exp["data"].get("noise")
+    return exp.get("curve_threshold", 0.01) if on_curve else None
+
+
+DERIVED = {
+    "sizes": sample_sizes,
+    "t_min": grid_floor,
+    "n_reference": reference_size,
+    "curve_threshold": curve_threshold,
+}
 _PROCESS = ("sigma", "source")  # a diffusion's noise scale or a flow's source: one of them is set
-_SAMPLE = ("data", "n_samples", "n_trajectories", "seed", "t_min", *_PROCESS)
+_SAMPLE = ("curve_threshold", "data", "n_samples", "n_trajectories", "seed", "t_min", *_PROCESS)
 JOB_KEYS = {
     "make_data": ("data", "n_samples", "seed"),
     "noise_floor": ("data", "seed", "sizes"),
     "train": ("model", "seed", *_PROCESS),
     "sample": _SAMPLE,
     "sample_learned": (*_SAMPLE, "model"),
-    "reference": ("data", "n_reference", "seed", "t_min", *_PROCESS),
+    "reference": ("curve_threshold", "data", "n_reference", "seed", "t_min", *_PROCESS),
     "figure": ("data", "seed", "t_min", *_PROCESS),
     "steps_figure": ("data",),
 }

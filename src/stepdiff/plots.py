@@ -134,7 +134,8 @@ def scatter_figure(train, samples, loss, name, source=None, trajectories=None):
 
 # Panels of the steps figure, in this order: distances on log axes, then
 # fractions (point masses) and moments (1-D Gaussian data) on linear axes.
-DISTANCES = ("ks_data", "w1_data", "energy", "sw2", "nn_median", "median_dist", "max_dist")
+DISTANCES = ("ks_data", "w1_data", "energy", "sw2", "nn_median", "curve_median", "curve_p99", "curve_far")
+DISTANCES += ("median_dist", "max_dist")
 
 
 def _draw_runs(ax, table, metric, colour_of, prefix=""):

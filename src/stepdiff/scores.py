@@ -49,9 +49,9 @@ def exact_gaussian_score(dist, x, process, label, steps, t_min=KARRAS_T_MIN):
     }
 
 
-def evaluate(dist, x, test, process, label, steps, t_min=KARRAS_T_MIN, test_self=None):
+def evaluate(dist, x, test, process, label, steps, t_min=KARRAS_T_MIN, test_self=None, curve_threshold=None):
     """All metrics of one sampler run, as a dict metric -> value."""
-    out = score(dist, x, test, test_self)
+    out = score(dist, x, test, test_self, curve_threshold)
     out.update(exact_gaussian_score(dist, x, process, label, steps, t_min))
     return {k: float(v) for k, v in out.items()}
 
@@ -66,7 +66,8 @@ def run_rows(exp, name, samples, test, label, steps, denoiser, paired=None, test
     network's error alone."""
     sampler, grid = parse_label(label)
     proc = process.from_config(exp)
-    values = evaluate(from_config(exp["data"]), samples, test, proc, label, steps, exp["t_min"], test_self)
+    dist, threshold = from_config(exp["data"]), exp.get("curve_threshold")
+    values = evaluate(dist, samples, test, proc, label, steps, exp["t_min"], test_self, threshold)
     if paired is not None and not SAMPLERS[sampler].stochastic:
         values["paired_dist"] = paired_distance(samples, paired)
     nfe = sampling.count_nfe(proc, label, steps, exp["t_min"])

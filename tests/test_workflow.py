@@ -344,7 +344,7 @@ def test_the_repo_config_is_valid_and_plans_every_figure(tmp_path):
     proc = snakemake(tmp_path, "-n", config=REPO / "config/config.yaml")
     jobs = planned_jobs(proc)
     assert jobs["figure"] == 8 and jobs["steps_figure"] == 5 and jobs["train"] == 4
-    assert jobs["comparison_figure"] == 1 and jobs["study_run"] == 2 and jobs["study_figure"] == 2
+    assert jobs["comparison_figure"] == 2 and jobs["study_run"] == 2 and jobs["study_figure"] == 2
 
 
 def test_report_has_every_figure_and_table(finished_run):

@@ -21,6 +21,7 @@ include: "workflow/rules/sample.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plot.smk"
 include: "workflow/rules/study.smk"
+include: "workflow/rules/error.smk"
 
 
 rule all:

@@ -5,7 +5,7 @@ from stepdiff.provenance import PACKAGE, _imported_names, _module_file
 
 TIERS = [
     # leaves: pure helpers, the processes, the curve's quadrature, the studies' index
-    ["grids", "seeds", "io", "curve", "process", "provenance", "tables", "studies/__init__"],
+    ["grids", "seeds", "io", "curve", "process", "provenance", "tables", "errors", "studies/__init__"],
     ["registry", "data", "network"],  # names; data laws; the network in numpy
     ["datasets", "sampling", "learn"],  # drawing data sets; samplers; training
     ["metrics", "experiment"],  # distances and floors; an experiment's runs

@@ -61,6 +61,11 @@ def test_outputs_follow_the_contract(finished_run):
     # data on a curve is scored by its distance to the curve; blurred data (the ring's spiral) is not
     assert {"curve_median", "curve_p99", "curve_far"} <= set(roll["metric"])
     assert not pd.read_csv(res / "metrics/ring.csv")["metric"].str.startswith("curve").any()
+    # where the network is wrong: its error against the exact denoiser over the trained levels
+    error = pd.read_csv(res / "metrics/roll/error.csv")
+    assert len(error) == 24 and (error["network_mse"] > 0).all() and (error["exact_mse"] > 0).all()
+    assert (res / "figures/roll_error.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    assert not (res / "figures/ring_error.jpg").exists()  # no exact denoiser from an annulus
     assert roll.loc[roll["metric"] == "energy", "noise_floor"].notna().all()
     # references start where the learned runs do: for DDIM their distance is the network's error
     paired = roll[(roll["metric"] == "paired_dist") & (roll["denoiser"] == "exact")]
@@ -130,11 +135,11 @@ def test_a_start_studys_learned_list_redraws_only_its_figure(finished_run, tmp_p
     assert planned_jobs(proc) == {"study_figure": 1, "all": 1}
 
 
-FIGURES = {"figure", "steps_figure", "comparison_figure", "study_figure"}
+FIGURES = {"figure", "steps_figure", "comparison_figure", "study_figure", "error_figure"}
 SAMPLING = {"sample_analytic", "sample_learned", "sample_reference", "study_run"}
 DATA = {"make_data", "study_data"}
 TRAINING = {"train", "study_train"}
-EVERY_RULE = DATA | TRAINING | SAMPLING | FIGURES | {"noise_floor", "metrics_table"}
+EVERY_RULE = DATA | TRAINING | SAMPLING | FIGURES | {"noise_floor", "metrics_table", "network_error"}
 EXPERIMENT_SAMPLING = {"sample_analytic", "sample_learned", "sample_reference"}
 # module -> the rules whose jobs run its code: a real change makes them stale
 # (and, through their outputs, the jobs downstream: DOWNSTREAM)
@@ -146,16 +151,17 @@ LIBRARY_EDITS = {
     # start study's networks draw their own data), nor the tables
     "curve.py": EVERY_RULE - {"train", "metrics_table"},
     "data.py": EVERY_RULE - {"train", "metrics_table"},
-    "datasets.py": DATA | SAMPLING | FIGURES | {"noise_floor"},
+    "datasets.py": DATA | SAMPLING | FIGURES | {"noise_floor"},  # not network_error: it reads test.npy
     "metrics.py": SAMPLING | FIGURES | {"noise_floor"},
-    "process.py": TRAINING | SAMPLING | FIGURES,
+    "process.py": TRAINING | SAMPLING | FIGURES | {"network_error"},
     "grids.py": SAMPLING | FIGURES,
     "registry.py": SAMPLING | FIGURES,
     "sampling.py": SAMPLING | FIGURES,  # figures draw the exact Gaussian output law; no training
     "experiment.py": EXPERIMENT_SAMPLING,
     "scores.py": EXPERIMENT_SAMPLING,
     "learn.py": TRAINING,
-    "network.py": TRAINING | {"sample_learned", "study_run"},
+    "network.py": TRAINING | {"sample_learned", "study_run", "network_error"},
+    "errors.py": {"network_error"},
     "studies/__init__.py": {"study_train", "study_run"},
     "studies/start.py": {"study_train", "study_run"},
     "studies/memorisation.py": {"study_train", "study_run"},
@@ -167,8 +173,10 @@ LIBRARY_EDITS = {
     "provenance.py": set(),
 }
 DOWNSTREAM = {  # rule -> the rules that read its outputs
-    "make_data": {"noise_floor", "train", "sample_analytic", "sample_learned", "sample_reference", "figure"},
-    "train": {"sample_learned", "figure"},
+    "make_data": {"noise_floor", "train", "sample_analytic", "sample_learned", "sample_reference", "figure"}
+    | {"network_error"},
+    "train": {"sample_learned", "figure", "network_error"},
+    "network_error": {"error_figure"},
     "sample_analytic": {"metrics_table", "figure"},
     "sample_learned": {"sample_reference", "metrics_table", "figure"},
     "sample_reference": {"metrics_table"},

@@ -63,7 +63,7 @@ def output_names(config: dict) -> dict[str, str]:
     sections = [(e, "experiments") for e in config["experiments"]]
     sections += [(n, s) for s in ("comparisons", "starts", "memorisation") for n in config.get(s, {})]
     for name, section in sections:
-        own = [name, f"{name}_steps"] if section == "experiments" else [name]
+        own = [name, f"{name}_steps", f"{name}_error"] if section == "experiments" else [name]
         for out in own:
             if out in names:
                 raise ConfigError(
@@ -234,6 +234,7 @@ JOB_KEYS = {
     "reference": ("curve_threshold", "data", "n_reference", "seed", "t_min", *_PROCESS),
     "figure": ("data", "seed", "t_min", *_PROCESS),
     "steps_figure": ("data",),
+    "error": ("data", "model", "seed", "t_min", *_PROCESS),
 }
 
 

@@ -357,3 +357,48 @@ def memorisation_figure(table, samples, data_sets, tables, spec, name, path):
     fig.suptitle(f"{name}: when does the network copy its training set?", fontsize=11)
     fig.tight_layout()
     _save(fig, path)
+
+
+def error_figure(table, maps, name, path):
+    """Where the network is wrong: its mean squared error against the exact
+    denoiser over the trained noise levels, beside the task's own error (the
+    exact denoiser against the data), and maps of ``||D_net - D_exact||`` over
+    the plane at a few levels, above the exact field ``||D_exact - x||``."""
+    count = len(maps["levels"])
+    fig = plt.figure(figsize=(4.2 * (count + 1), 7.4))
+    grid = fig.add_gridspec(2, count + 1)
+    ax = fig.add_subplot(grid[:, 0])
+    for column, text, colour in (
+        ("network_mse", "network against exact", "C3"),
+        ("exact_mse", "exact against data", "C0"),
+    ):
+        ax.errorbar(
+            table["level"],
+            table[column],
+            yerr=table[f"{column}_se"],
+            fmt="o-",
+            ms=3,
+            color=colour,
+            capsize=2,
+            label=text,
+        )
+    for level in maps["levels"]:
+        ax.axvline(level, color="grey", lw=0.6, ls=":")
+    ax.set(xscale="log", yscale="log", xlabel="noise level sigma_t / alpha_t", ylabel="mean squared error")
+    ax.set_title(f"{name}: E||D_net - D_exact||² over x_t ~ p_t", fontsize=9)
+    ax.legend(fontsize=8)
+    extent = maps["extent"]
+    for i, level in enumerate(maps["levels"]):
+        for row, (key, label) in enumerate(
+            (("network", "||D_net - D_exact||"), ("exact", "||D_exact - x||"))
+        ):
+            panel = fig.add_subplot(grid[row, i + 1])
+            values = np.maximum(maps[f"{key}-{i}"], 1e-8)
+            image = panel.imshow(
+                values, origin="lower", extent=extent, cmap="magma", norm=matplotlib.colors.LogNorm()
+            )
+            fig.colorbar(image, ax=panel, fraction=0.046)
+            panel.set_title(f"{label}, level {level:.2g}", fontsize=8)
+            panel.set(xticks=[], yticks=[])
+    fig.tight_layout()
+    _save(fig, path)

@@ -12,6 +12,7 @@ from stepdiff.config import (
     canonical,
     check_config,
     has_noise_floor,
+    has_reference,
     is_learned,
     job_params,
     sampler_runs,
@@ -37,6 +38,8 @@ STUDY_MODELS = [
 ]
 LEARNED = [e for e in EXP if is_learned(EXP[e])]
 ANALYTIC = [e for e in EXP if e not in LEARNED]
+# learned experiments with an exact denoiser: references, and the error figure
+REFERENCED = [e for e in EXP if has_reference(EXP[e])]
 
 
 def alternatives(names):
@@ -119,6 +122,7 @@ def all_targets():
             reference_runs(EXP[e]),
         )
     targets += [f"results/figures/{e}_steps.jpg" for e in swept()]
+    targets += [f"results/figures/{e}_error.jpg" for e in REFERENCED]
     targets += [f"results/figures/{c}.jpg" for c in COMPARISONS]
     targets += [f"results/figures/{s}.jpg" for s in STUDY_SECTION]
     return targets

@@ -137,14 +137,25 @@ def point_masses(results: Path) -> str:
     return markdown(["experiment", "sampler, grid, steps", "samples", "at mass 1", "at mass 2"], rows)
 
 
-def distances(results: Path, runs) -> str:
-    """Energy distance and nn median of learned and exact runs, each beside its noise floor."""
-    rows, tables = [], {}
-    for experiment, denoiser, sampler, grid, steps in runs:
+def each_run(results: Path, runs):
+    """Each (experiment, denoiser, sampler, grid, steps) of ``runs`` with its
+    rows of the experiment's table, indexed by metric."""
+    tables = {}
+    for run in runs:
+        experiment, denoiser, sampler, grid, steps = run
         where = f"metrics/{experiment}.csv"
         if experiment not in tables:
             tables[experiment] = read(results, where)
-        r = select(tables[experiment], where, denoiser=denoiser, sampler=sampler, grid=grid, steps=steps)
+        yield (
+            run,
+            select(tables[experiment], where, denoiser=denoiser, sampler=sampler, grid=grid, steps=steps),
+        )
+
+
+def distances(results: Path, runs) -> str:
+    """Energy distance and nn median of learned and exact runs, each beside its noise floor."""
+    rows = []
+    for (experiment, denoiser, sampler, grid, steps), r in each_run(results, runs):
         label = [experiment, denoiser, run_label(sampler, grid, steps), r["nfe"].iloc[0], r["n"].iloc[0]]
         rows.append(label + [with_floor(r, "energy"), with_floor(r, "nn_median")])
     header = ["experiment", "denoiser", "sampler, grid, steps", "NFE", "samples", "energy", "nn median"]
@@ -154,12 +165,8 @@ def distances(results: Path, runs) -> str:
 def curve(results: Path, runs) -> str:
     """Distances to the roll's curve itself: median and 99th percentile with
     their errors, and the fraction of samples farther than the threshold."""
-    rows, tables = [], {}
-    for experiment, denoiser, sampler, grid, steps in runs:
-        where = f"metrics/{experiment}.csv"
-        if experiment not in tables:
-            tables[experiment] = read(results, where)
-        r = select(tables[experiment], where, denoiser=denoiser, sampler=sampler, grid=grid, steps=steps)
+    rows = []
+    for (experiment, denoiser, sampler, grid, steps), r in each_run(results, runs):
         cells = [pm(r.at[m, "value"], r.at[f"{m}_se", "value"]) for m in ("curve_median", "curve_p99")]
         n = int(r["n"].iloc[0])
         far = binomial(r.at["curve_far", "value"], n)  # its binomial error, as the table's curve_far_se

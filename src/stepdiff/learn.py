@@ -35,9 +35,10 @@ class Denoiser(nn.Module):
     sigma_t eps``: the preconditioning of ``network.scalings`` around a ReLU
     MLP ``F`` (``network.Denoiser`` is the same forward pass in numpy)."""
 
-    def __init__(self, dim=2, hidden=64, layers=3, n_freqs=8, process=None, sigma_data=0.5):
+    def __init__(self, dim=2, hidden=64, layers=3, n_freqs=8, process=None, sigma_data=0.5, octaves=0):
         super().__init__()
-        self.arch = dict(dim=dim, hidden=hidden, layers=layers, n_freqs=n_freqs)
+        self.arch = dict(dim=dim, hidden=hidden, layers=layers, n_freqs=n_freqs, octaves=octaves)
+        self.octaves = torch.from_numpy(network.octave_freqs(octaves))  # a constant, not a weight
         self.process = process if process is not None else Diffusion(1.0)
         self.sigma_data = float(sigma_data)
         self.register_buffer("freqs", 2.0 ** torch.arange(n_freqs, dtype=torch.float32))
@@ -54,7 +55,8 @@ class Denoiser(nn.Module):
     def forward(self, x, t):
         """``x``: (n, dim); ``t``: (n, 1) times in (0, 1]."""
         c_skip, c_out, c_in, c_noise = self.scalings(t)
-        return c_skip * x + c_out * self.net(network.features(x, c_in, c_noise, self.freqs, torch))
+        octaves = self.octaves.to(x.device)
+        return c_skip * x + c_out * self.net(network.features(x, c_in, c_noise, self.freqs, torch, octaves))
 
 
 def train(
@@ -64,6 +66,7 @@ def train(
     hidden,
     layers,
     n_freqs,
+    octaves=0,
     steps,
     batch_size,
     lr,
@@ -89,7 +92,7 @@ def train(
     torch.manual_seed(seed)  # the initial weights
     data = np.asarray(x0, dtype=np.float64)
     n, dim = data.shape
-    model = Denoiser(dim, hidden, layers, n_freqs, process, float(data.std())).to(dev)
+    model = Denoiser(dim, hidden, layers, n_freqs, process, float(data.std()), octaves).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     level = [math.log(s / a) for a, s in (process.path(t_min), process.path(process.t_max()))]

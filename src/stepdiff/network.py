@@ -21,14 +21,15 @@ import numpy as np
 from .io import atomic
 from .process import from_description
 
-ARCH_KEYS = ("hidden", "layers", "n_freqs")  # model-config keys that fix the weights' shapes
+ARCH_KEYS = ("hidden", "layers", "n_freqs", "octaves")  # model-config keys that fix the weights' shapes
+OPTIONAL = {"octaves": 0}  # architecture keys a config (or an older model file) may leave out
 ARCH = ("dim", *ARCH_KEYS)  # a saved architecture: the data's dimension too
 META_KEYS = ("arch", "process", "sigma_data")
 
 
 def widths(arch: dict) -> list[int]:
     """The MLP's layer widths: its input features, the hidden layers, the output."""
-    features = arch["dim"] + 1 + 2 * arch["n_freqs"]
+    features = arch["dim"] * (1 + 2 * arch["octaves"]) + 1 + 2 * arch["n_freqs"]
     return [features] + [arch["hidden"]] * arch["layers"] + [arch["dim"]]
 
 
@@ -63,11 +64,24 @@ def scalings(process, sigma_data: float, t, xp):
     return c_skip, c_out, c_in, c_noise
 
 
-def features(x, c_in, c_noise, freqs, xp):
-    """The network's input rows ``[c_in x, c_noise, sin(c_noise f), cos(c_noise f)]``
-    for the frequencies ``f``; ``c_in`` and ``c_noise`` may be one row for all of ``x``."""
+def octave_freqs(octaves: int) -> np.ndarray:
+    """``pi 2^k`` for ``k < octaves``: the frequencies of the input's Fourier features."""
+    return (np.pi * 2.0 ** np.arange(octaves)).astype(np.float32)
+
+
+def features(x, c_in, c_noise, freqs, xp, octaves=None):
+    """The network's input rows ``[c_in x, sin(c_in x o), cos(c_in x o), c_noise,
+    sin(c_noise f), cos(c_noise f)]`` for the noise frequencies ``f`` and the
+    input's octaves ``o`` (``octave_freqs``, none by default: the Fourier
+    features of the position let a small network draw sharp arms); ``c_in``
+    and ``c_noise`` may be one row for all of ``x``."""
     noise = xp.concatenate([c_noise, xp.sin(c_noise * freqs), xp.cos(c_noise * freqs)], axis=1)
-    return xp.concatenate([c_in * x, xp.broadcast_to(noise, (x.shape[0], noise.shape[1]))], axis=1)
+    scaled = c_in * x
+    parts = [scaled]
+    if octaves is not None and len(octaves):
+        angles = (scaled[:, :, None] * octaves).reshape(x.shape[0], -1)
+        parts += [xp.sin(angles), xp.cos(angles)]
+    return xp.concatenate([*parts, xp.broadcast_to(noise, (x.shape[0], noise.shape[1]))], axis=1)
 
 
 def damaged(path, problem: str, error: Exception | None = None) -> ValueError:
@@ -122,8 +136,10 @@ def _meta(entry) -> dict | None:
         return None
     if type(meta["sigma_data"]) not in (int, float):
         return None
-    arch = meta["arch"]
-    if not isinstance(arch, dict) or set(arch) != set(ARCH) or not all(type(v) is int for v in arch.values()):
+    if not isinstance(meta["arch"], dict):
+        return None
+    arch = meta["arch"] = {**OPTIONAL, **meta["arch"]}  # files written before a key existed
+    if set(arch) != set(ARCH) or not all(type(v) is int for v in arch.values()):
         return None
     return meta
 
@@ -180,6 +196,7 @@ class Denoiser:
     def __init__(self, saved: Saved):
         self.process, self.sigma_data = saved.process, saved.sigma_data
         self.freqs = saved.state["freqs"].astype(np.float32)
+        self.octaves = octave_freqs(saved.arch["octaves"])
         weights = [saved.state[f"net.{2 * i}.weight"] for i in range(len(widths(saved.arch)) - 1)]
         biases = [saved.state[f"net.{2 * i}.bias"] for i in range(len(weights))]
         self.layers = [(w.T.astype(np.float32), b.astype(np.float32)) for w, b in zip(weights, biases)]
@@ -189,7 +206,7 @@ class Denoiser:
         x = np.asarray(x, dtype=np.float32)
         t = np.full((1, 1), t, dtype=np.float32)
         c_skip, c_out, c_in, c_noise = scalings(self.process, self.sigma_data, t, np)
-        h = features(x, c_in, c_noise, self.freqs, np)
+        h = features(x, c_in, c_noise, self.freqs, np, self.octaves)
         for i, ((weight, bias), out) in enumerate(zip(self.layers, self._buffers(len(x)))):
             h = np.matmul(h, weight, out=out)
             h += bias
@@ -213,4 +230,4 @@ def load(path, arch: dict | None = None) -> Denoiser:
 
 def denoiser_for(exp: dict, path) -> Denoiser:
     """The sampling jobs' view of a saved model, checked against the config's architecture."""
-    return load(path, {k: exp["model"][k] for k in ARCH_KEYS})
+    return load(path, {k: exp["model"].get(k, OPTIONAL.get(k)) for k in ARCH_KEYS})

@@ -2,6 +2,7 @@
 for known differences, over the trained range, and maps of the right shape."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from stepdiff import data, errors, process
@@ -38,3 +39,18 @@ def test_error_maps_cover_the_data_at_levels_inside_the_range():
     lo, hi, ylo, yhi = maps["extent"]
     assert lo < x0[:, 0].min() and hi > x0[:, 0].max() and ylo < x0[:, 1].min() and yhi > x0[:, 1].max()
     assert np.all(np.diff(maps["levels"]) > 0) and len(maps["times"]) == 3
+
+
+def test_one_dimensional_data_gets_its_error_curve_and_no_maps(tmp_path):
+    """A learned 1-D experiment has an exact denoiser too: its figure is the
+    curve alone (the maps are of the plane)."""
+    from stepdiff import plots
+
+    proc, dist = process.Diffusion(3.0), data.gaussian(2.0, 0.5)
+    exact = process.exact_denoiser(proc, dist)
+    x0 = dist.sample(100, np.random.default_rng(0))
+    maps = errors.error_maps(exact, exact, proc, x0, 1e-4)
+    assert len(maps["levels"]) == 0 and not any(k.startswith("network-") for k in maps)
+    rows = errors.error_curve(exact, exact, proc, x0, np.random.default_rng(1), 1e-4, count=4)
+    plots.error_figure(pd.DataFrame(rows), maps, "gauss", str(tmp_path / "e.jpg"))
+    assert (tmp_path / "e.jpg").read_bytes()[:3] == b"\xff\xd8\xff"

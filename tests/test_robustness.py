@@ -192,7 +192,7 @@ def test_results_do_not_depend_on_the_number_of_cores(finished_run, tmp_path):
 
 
 ROLL_CHAIN = {"train", "sample_learned", "sample_reference", "metrics_table", "figure", "steps_figure"}
-ROLL_CHAIN |= {"comparison_figure", "study_figure", "all"}
+ROLL_CHAIN |= {"comparison_figure", "study_figure", "network_error", "error_figure", "all"}
 
 
 def test_a_damaged_model_names_the_command_that_rebuilds_it(finished_run, tmp_path):

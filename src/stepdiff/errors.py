@@ -48,7 +48,10 @@ def error_maps(
 ) -> dict:
     """``||D_net - D_exact||`` and ``||D_exact - x||`` on a ``size`` x ``size``
     grid around the data, at ``count`` levels spread over the trained range
-    (arrays ``network-{i}``, ``exact-{i}``; ``levels``, ``times``, ``extent``)."""
+    (arrays ``network-{i}``, ``exact-{i}``; ``levels``, ``times``, ``extent``);
+    no maps (empty ``levels``) for data that is not 2-D."""
+    if x0.shape[1] != 2:  # maps of the plane: 1-D data has its error curve alone
+        return {"levels": np.array([]), "times": np.array([]), "extent": np.array([])}
     lo, hi = x0.min(0) - 0.25 * np.ptp(x0, 0), x0.max(0) + 0.25 * np.ptp(x0, 0)
     xs, ys = np.linspace(lo[0], hi[0], size), np.linspace(lo[1], hi[1], size)
     grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)

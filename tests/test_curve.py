@@ -6,6 +6,7 @@ import pytest
 
 from stepdiff import data, process, sampling
 from stepdiff.curve import Curve
+from stepdiff.seeds import rng_for
 
 ROLL = data.SwissRoll(scale=0.07)
 BRUTE_ANGLES = 1_000_000
@@ -113,7 +114,7 @@ def test_distance_beyond_the_ends_is_to_the_end_points():
 def test_sklearn_roll_lies_on_the_curve():
     """Every noiseless draw is on the curve to rounding: the class's angle
     range and scale are sklearn's (a wrong range or scale moves draws off it)."""
-    x = ROLL.sample(5000, data.rng_for(3, "test"))
+    x = ROLL.sample(5000, rng_for(3, "test"))
     assert ROLL.distance(x).max() < 1e-12
     assert np.abs(x).max() < 1.0  # the default scale keeps the roll inside the unit disc
     spiral = data.Spiral(turns=3, noise=0.0)

@@ -5,6 +5,7 @@ import pytest
 from scipy import integrate, stats
 
 from stepdiff import data
+from stepdiff.seeds import rng_for
 
 
 def quadrature_posterior_mean(dist, x, sigma_t):
@@ -53,8 +54,8 @@ def test_point_mass_posterior_is_a_softmax_over_masses():
 def test_mixture_sampling_weights_and_reproducibility():
     dist = data.point_masses([[0.0], [1.0]], [0.3, 0.7])
     n = 20_000
-    x = dist.sample(n, data.rng_for(0, "a"))
-    np.testing.assert_array_equal(x, dist.sample(n, data.rng_for(0, "a")))
+    x = dist.sample(n, rng_for(0, "a"))
+    np.testing.assert_array_equal(x, dist.sample(n, rng_for(0, "a")))
     assert abs(np.mean(x == 1.0) - 0.7) < 5 * np.sqrt(0.21 / n)
 
 

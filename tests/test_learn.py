@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 
 from stepdiff import data, learn, network  # noqa: E402
 from stepdiff.process import Diffusion, exact_denoiser, flow  # noqa: E402
+from stepdiff.seeds import rng_for  # noqa: E402
 
 SIGMA = 1.0
 DIST = data.gaussian([1.0, -0.5], 0.3)
@@ -21,7 +22,7 @@ HYPER = dict(hidden=64, layers=2, n_freqs=4, batch_size=512, lr=3e-3, t_min=1e-4
 @pytest.fixture(scope="module")
 def trained():
     torch.set_num_threads(1)
-    x0 = DIST.sample(20_000, data.rng_for(0, "train"))
+    x0 = DIST.sample(20_000, rng_for(0, "train"))
     model, losses = learn.train(x0, Diffusion(SIGMA), steps=600, seed=0, log=lambda *_: None, **HYPER)
     return x0, model, losses
 
@@ -63,7 +64,7 @@ def test_training_is_reproducible(trained):
 
 
 def test_divergence_names_the_step():
-    x0 = DIST.sample(1000, data.rng_for(0, "nan"))
+    x0 = DIST.sample(1000, rng_for(0, "nan"))
     x0[:] = np.nan
     with pytest.raises(FloatingPointError, match="at step 0"):
         learn.train(x0, Diffusion(SIGMA), steps=5, seed=0, log=lambda *_: None, **HYPER)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from stepdiff import process, sampling
-from stepdiff.data import from_config, point_masses, rng_for
+from stepdiff.data import from_config, point_masses
+from stepdiff.seeds import rng_for
 from stepdiff.studies import memorisation
 
 

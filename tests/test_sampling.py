@@ -6,6 +6,7 @@ import pytest
 from stepdiff import data, process, registry, sampling, scores
 from stepdiff.process import Diffusion, LinearFlow, exact_denoiser
 from stepdiff.registry import run_label
+from stepdiff.seeds import rng_for
 
 
 def ve(dist, sigma):
@@ -140,7 +141,7 @@ def test_gaussian_samples_match_exact_moments(label, steps):
     var*sqrt(2/(n-1)); 5 SE makes a false alarm rarer than 1e-6 per check.
     """
     m, s, sigma, n = 3.0, np.sqrt(0.5), np.sqrt(50.0), 20_000
-    rng = data.rng_for(7, label, steps)
+    rng = rng_for(7, label, steps)
     x1 = sigma * rng.standard_normal((n, 1))
     process = Diffusion(sigma)
     x = sampling.run(ve(data.gaussian(m, s), sigma), process, label, steps, x1, rng)[:, 0]
@@ -250,7 +251,7 @@ def test_two_masses_ddim_fractions_match_weights(weights, sigma, label, steps):
     the fraction by about 0.007, well inside 5 SE = 0.032."""
     points = np.array([[2.0, 2.0], [-2.0, 2.0]])
     n = 4000
-    x1 = sigma * data.rng_for(11, *weights).standard_normal((n, 2))
+    x1 = sigma * rng_for(11, *weights).standard_normal((n, 2))
     dist = data.point_masses(points, weights)
     x = sampling.run(ve(dist, sigma), Diffusion(sigma), label, steps, x1)
     d = np.linalg.norm(x[:, None] - points[None], axis=2)
@@ -280,9 +281,9 @@ def test_ddpm_needs_a_generator_and_is_reproducible():
     with pytest.raises(ValueError, match="generator"):
         sampling.sample(d, process, np.zeros((3, 1)), ts, sampling.sample_ddpm)
     x1 = np.zeros((100, 1))
-    a = sampling.run(d, process, run_label("ddpm"), 5, x1, data.rng_for(1, "x"))
-    b = sampling.run(d, process, run_label("ddpm"), 5, x1, data.rng_for(1, "x"))
-    c = sampling.run(d, process, run_label("ddpm"), 5, x1, data.rng_for(2, "x"))
+    a = sampling.run(d, process, run_label("ddpm"), 5, x1, rng_for(1, "x"))
+    b = sampling.run(d, process, run_label("ddpm"), 5, x1, rng_for(1, "x"))
+    c = sampling.run(d, process, run_label("ddpm"), 5, x1, rng_for(2, "x"))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 

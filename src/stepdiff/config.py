@@ -7,6 +7,8 @@ sampler runs). Every error names the config key it is about.
 
 from __future__ import annotations
 
+from functools import partial
+
 from . import data, studies
 from .grids import KARRAS_T_MIN, last_time
 from .registry import DEFAULT_GRID, SAMPLERS, ConfigError, as_list, parse_label, sampler_runs
@@ -213,8 +215,7 @@ def grid_floor(exp: dict) -> float:
 def curve_threshold(exp: dict):
     """Where a sample counts as far from the curve, for data on a curve (its
     support: the roll or the spiral without blur); None for other data."""
-    on_curve = hasattr(data.from_config(exp["data"]), "distance") and not exp["data"].get("noise")
-    return exp.get("curve_threshold", 0.01) if on_curve else None
+    return exp.get("curve_threshold", 0.01) if data.on_curve(data.from_config(exp["data"])) else None
 
 
 DERIVED = {
@@ -248,26 +249,26 @@ def canonical(value):
     return value
 
 
-def study_params(section: str, job: str, spec: dict, config: dict) -> dict:
-    """What one job of a study reads of its section (the study module's
-    ``KEYS[job]``, its ``DERIVED`` values included), canonical: the same
-    mechanism as :func:`job_params` for experiments."""
-    mod = studies.module(section)
+def _read(keys, section: dict, derived: dict) -> dict:
+    """The ``keys`` a job reads of a config section, canonical: a key of
+    ``derived`` (key -> function of nothing) is computed, any other is the
+    section's own (left out where the section has none)."""
     out = {}
-    for key in sorted(mod.KEYS[job]):
-        if key in mod.DERIVED:
-            out[key] = canonical(mod.DERIVED[key](spec, config))
-        elif key in spec:
-            out[key] = canonical(spec[key])
+    for key in sorted(keys):
+        if key in derived:
+            out[key] = canonical(derived[key]())
+        elif key in section:
+            out[key] = canonical(section[key])
     return out
+
+
+def study_params(section: str, job: str, spec: dict, config: dict) -> dict:
+    """What one job of a study reads of its section: the study module's
+    ``KEYS[job]`` and ``DERIVED``, by the mechanism of :func:`job_params`."""
+    mod = studies.module(section)
+    return _read(mod.KEYS[job], spec, {k: partial(f, spec, config) for k, f in mod.DERIVED.items()})
 
 
 def job_params(job: str, exp: dict) -> dict:
     """The part of an experiment's config that one kind of job reads, canonical."""
-    out = {}
-    for key in sorted(JOB_KEYS[job]):
-        if key in DERIVED:
-            out[key] = DERIVED[key](exp)
-        elif key in exp:
-            out[key] = canonical(exp[key])
-    return out
+    return _read(JOB_KEYS[job], exp, {k: partial(f, exp) for k, f in DERIVED.items()})

@@ -14,7 +14,6 @@ from functools import cached_property
 import numpy as np
 
 from .curve import Curve
-from .seeds import rng_for  # noqa: F401 (data.rng_for: the draws' generator)
 
 
 @dataclass(frozen=True)
@@ -97,6 +96,12 @@ class OnCurve:
     def distance(self, x) -> np.ndarray:
         """Each row's distance to the curve (the support when ``noise_std`` is 0)."""
         return self.curve.distance(x)
+
+
+def on_curve(dist) -> bool:
+    """A law spread on a curve without blur: its support is the curve, and a
+    sample's distance to it says how far the sample is from the data."""
+    return isinstance(dist, OnCurve) and dist.noise_std == 0
 
 
 @dataclass(frozen=True)

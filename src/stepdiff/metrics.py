@@ -11,7 +11,7 @@ import scipy  # scipy.stats (0.4 s to import) loads on first use: only 1-D score
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
-from .data import GaussianMixture, from_config
+from .data import GaussianMixture, from_config, on_curve
 from .datasets import floor_draw
 
 MASS_TOL = 1e-3  # a sample "is at" a point mass within this distance
@@ -152,11 +152,6 @@ def curve_scores(distance, threshold: float) -> dict:
         "curve_far": far,
         "curve_far_se": float(np.sqrt(far * (1 - far) / len(distance))),
     }
-
-
-def on_curve(dist) -> bool:
-    """A law spread on a curve without blur: its support is the curve."""
-    return hasattr(dist, "distance") and dist.noise_std == 0
 
 
 def mixture_cdf(dist: GaussianMixture):

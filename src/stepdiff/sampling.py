@@ -75,8 +75,7 @@ def sample_ddim(denoiser, process, x, ts, rng=None, callback=None):
     return one_step_loop(euler_step, denoiser, process, x, ts, rng, callback)
 
 
-def sample_euler(denoiser, process, x, ts, rng=None, callback=None):
-    return one_step_loop(euler_step, denoiser, process, x, ts, rng, callback)
+sample_euler = sample_ddim  # the flow's Euler step is DDIM's step on its ODE
 
 
 def sample_heun(denoiser, process, x, ts, rng=None, callback=None):

@@ -114,10 +114,10 @@ def study_rows(spec: dict, name: str, train, test, networks: dict) -> tuple[list
         for label, steps in sampler_runs(spec):
             sampler, grid = parse_label(label)
             x1 = proc.source(n, train.shape[1], rng_for(spec["seed"], name, "start", label, steps))
+            nfe = sampling.count_nfe(proc, label, steps, t_min)
             for kind, denoiser in (("ideal", ideal), ("learned", networks[size])):
                 noise = rng_for(spec["seed"], name, "noise", label, steps)
                 x = sampling.run(denoiser, proc, label, steps, x1, noise, t_min)
-                nfe = sampling.count_nfe(proc, label, steps, t_min)
                 add((size, sampler, grid, steps, nfe, kind, n), x)
                 samples[f"{kind}-n{size}-{label}-{steps}"] = x
     return rows, samples

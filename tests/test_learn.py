@@ -122,3 +122,63 @@ def test_every_torch_rule_carries_its_thread_count_as_a_param():
                 torch_rules.append(block.split(":", 1)[0])
                 assert "threads=torch_threads" in block, block.split(":", 1)[0]
     assert sorted(torch_rules) == ["study_train", "train"]
+
+
+@pytest.mark.parametrize(
+    "proc", [Diffusion(80.0), flow({"kind": "gaussian", "std": 1.0})], ids=["diffusion", "flow"]
+)
+def test_each_target_makes_the_network_learn_what_its_name_says(proc):
+    """``F``'s regression target ``(x0 - c_skip x) / c_out``, exactly: the noise
+    for ``eps``, ``x0 / sigma_data`` for ``x0_raw``, and for ``x0`` a mix of unit
+    variance at every level when the data has variance ``sigma_data^2`` (so
+    for ``v`` when it has unit variance): Karras et al.'s condition, here with
+    a standard error from 200 000 draws (the relative error of a variance is
+    about sqrt(2 / n) = 0.003; the tolerance is 5 of those)."""
+    rng = np.random.default_rng(0)
+    n, sd = 200_000, 0.4
+    t = np.geomspace(1e-6, 0.95, 13)[:, None, None] * np.ones((1, n, 1))
+    x0, eps = sd * rng.standard_normal((1, n, 1)), rng.standard_normal((1, n, 1))
+    alpha, sigma_t = proc.path(t)
+    x = alpha * x0 + sigma_t * eps
+
+    def target(name, sigma_data=sd, data=x0):
+        c_skip, c_out, *_ = network.scalings(proc, sigma_data, t, np, name)
+        return (data - c_skip * (alpha * data + sigma_t * eps)) / c_out
+
+    if proc.kind == "diffusion":  # eps divides by alpha_t: refused for flows
+        np.testing.assert_allclose(target("eps"), eps * np.ones_like(t), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(target("x0_raw"), x0 / sd * np.ones_like(t), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(target("x0").var(axis=1), 1.0, rtol=5 * np.sqrt(2 / n))
+    unit = x0 / sd  # data of unit variance: v is x0's target with sigma_data = 1
+    np.testing.assert_allclose(target("v", data=unit).var(axis=1), 1.0, rtol=5 * np.sqrt(2 / n))
+    np.testing.assert_allclose(x, alpha * x0 + sigma_t * eps)  # the path the targets assume
+
+
+def test_an_unknown_target_names_the_key():
+    with pytest.raises(ValueError, match="model.target.*x0_raw"):
+        learn.Denoiser(2, target="score")
+
+
+def test_the_average_of_the_weights_decays_as_configured():
+    """``ema`` is the decay per step: near 0 the average is the last weights,
+    near 1 it has barely left where it starts, the weights after the first
+    step (Adam's first step moves each weight by the learning rate, the
+    one-cycle schedule's first, lr / 25); 0 trains no average at all."""
+    torch.set_num_threads(1)
+    x0 = DIST.sample(2000, rng_for(0, "ema"))
+    small = dict(hidden=8, layers=1, n_freqs=2, batch_size=64, lr=1e-2, t_min=1e-4, steps=30, seed=0)
+
+    def weights(**extra):
+        model, _ = learn.train(x0, Diffusion(SIGMA), log=lambda *_: None, **small, **extra)
+        return model.state_dict()["net.0.weight"].numpy()
+
+    torch.manual_seed(0)
+    initial = (
+        learn.Denoiser(2, 8, 1, 2, Diffusion(SIGMA), float(x0.std())).state_dict()["net.0.weight"].numpy()
+    )
+    last = weights()
+    np.testing.assert_array_equal(weights(ema=0.0), last)
+    np.testing.assert_allclose(weights(ema=1e-12), last, rtol=0, atol=1e-6)
+    stayed = weights(ema=1 - 1e-9)  # 29 updates move the average by 3e-8 of the way
+    assert np.abs(stayed - initial).max() <= small["lr"] / 25 * (1 + 1e-3)
+    assert np.abs(last - initial).max() > 1e-2  # the weights themselves moved

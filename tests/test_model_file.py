@@ -155,8 +155,10 @@ TIMES = [*np.logspace(-10, 0, 41), PROCESSES["gaussian flow"].t_max()]
 
 
 @pytest.mark.parametrize("name", list(PROCESSES))
-@pytest.mark.parametrize("octaves", [0, 6])
-def test_the_numpy_network_computes_what_the_torch_model_does_at_every_queried_time(name, octaves, tmp_path):
+@pytest.mark.parametrize(("octaves", "target"), [(0, "x0"), (6, "x0"), (6, "eps"), (6, "v"), (6, "x0_raw")])
+def test_the_numpy_network_computes_what_the_torch_model_does_at_every_queried_time(
+    name, octaves, target, tmp_path
+):
     """``network.load`` (numpy, float32) against the torch model it was saved
     from, at every queried time. The tolerance comes from float32 itself: a
     float64 pass of the same weights at the same float32 times is the exact
@@ -171,13 +173,15 @@ def test_the_numpy_network_computes_what_the_torch_model_does_at_every_queried_t
     t = 1e-6 miss by 90 to 2e7 times torch's miss."""
     torch.manual_seed(0)
     process = PROCESSES[name]
+    if target == "eps" and process.kind == "flow":
+        pytest.skip("eps-prediction divides by alpha_t = 0 at a flow's t = 1 (refused by the config check)")
     model = learn.Denoiser(
-        2, hidden=32, layers=3, n_freqs=4, process=process, sigma_data=0.6, octaves=octaves
+        2, hidden=32, layers=3, n_freqs=4, process=process, sigma_data=0.6, octaves=octaves, target=target
     )
     for p in model.parameters():  # so that F, not the skip connection, dominates the output
         p.data.mul_(3)
     learn.save(model, tmp_path / "denoiser.npz", {})
-    arch = {"hidden": 32, "layers": 3, "n_freqs": 4, "octaves": octaves}
+    arch = {"hidden": 32, "layers": 3, "n_freqs": 4, "octaves": octaves, "target": target}
     denoiser = network.load(tmp_path / "denoiser.npz", arch)
     exact = copy.deepcopy(model).double()
     exact.octaves = exact.octaves.double()
@@ -195,16 +199,17 @@ def test_the_numpy_network_computes_what_the_torch_model_does_at_every_queried_t
         assert numpy_miss <= 8 * torch_miss + U32 * np.abs(want).max(), (t, numpy_miss, torch_miss)
 
 
-def test_a_model_file_from_before_input_octaves_reads_as_none(tmp_path):
-    """Model files written before the ``octaves`` key existed have none: they
-    load, as octaves = 0, and compute what they computed."""
+def test_a_model_file_from_before_input_octaves_and_targets_reads_as_before(tmp_path):
+    """Model files written before the ``octaves`` and ``target`` keys existed
+    have no octaves and predict x0: they load so, and compute what they
+    computed."""
     torch.manual_seed(0)
     model = learn.Denoiser(2, hidden=8, layers=1, n_freqs=2)
     learn.save(model, tmp_path / "new.npz", {})
     with np.load(tmp_path / "new.npz") as f:
         arrays = {k: f[k] for k in f.files}
     meta = json.loads(arrays.pop("meta")[()])
-    del meta["arch"]["octaves"]
+    del meta["arch"]["octaves"], meta["arch"]["target"]
     np.savez(tmp_path / "old.npz", meta=np.array(json.dumps(meta)), **arrays)
     old, new = network.load(tmp_path / "old.npz"), network.load(tmp_path / "new.npz")
     x = np.random.default_rng(0).standard_normal((5, 2))

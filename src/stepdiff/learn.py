@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import math
 import os
+import time
 
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import network
 from .process import Diffusion, from_config
@@ -35,9 +37,15 @@ class Denoiser(nn.Module):
     sigma_t eps``: the preconditioning of ``network.scalings`` around a ReLU
     MLP ``F`` (``network.Denoiser`` is the same forward pass in numpy)."""
 
-    def __init__(self, dim=2, hidden=64, layers=3, n_freqs=8, process=None, sigma_data=0.5, octaves=0):
+    def __init__(
+        self, dim=2, hidden=64, layers=3, n_freqs=8, process=None, sigma_data=0.5, octaves=0, target="x0"
+    ):
         super().__init__()
-        self.arch = dict(dim=dim, hidden=hidden, layers=layers, n_freqs=n_freqs, octaves=octaves)
+        if target not in network.TARGETS:
+            raise ValueError(f"model.target: unknown target {target!r}: expected one of {network.TARGETS}")
+        self.arch = dict(
+            dim=dim, hidden=hidden, layers=layers, n_freqs=n_freqs, octaves=octaves, target=target
+        )
         self.octaves = torch.from_numpy(network.octave_freqs(octaves))  # a constant, not a weight
         self.process = process if process is not None else Diffusion(1.0)
         self.sigma_data = float(sigma_data)
@@ -50,7 +58,7 @@ class Denoiser(nn.Module):
 
     def scalings(self, t):
         """``(c_skip, c_out, c_in, c_noise)`` at times ``t`` (n, 1)."""
-        return network.scalings(self.process, self.sigma_data, t, torch)
+        return network.scalings(self.process, self.sigma_data, t, torch, self.arch["target"])
 
     def forward(self, x, t):
         """``x``: (n, dim); ``t``: (n, 1) times in (0, 1]."""
@@ -67,6 +75,8 @@ def train(
     layers,
     n_freqs,
     octaves=0,
+    target="x0",
+    ema=0.0,
     steps,
     batch_size,
     lr,
@@ -84,7 +94,9 @@ def train(
     ``t_min`` and the process's ``t_max``, so the small noise levels that
     decide sharpness are trained as often as the large ones. The loss is
     weighted by ``1 / c_out^2`` so every level counts alike; the minimiser is
-    still ``E[x0 | x_t]``. Raises ``FloatingPointError`` naming the step on a
+    still ``E[x0 | x_t]``. With ``ema`` > 0 the returned weights are the
+    exponential moving average of the trained ones with that decay per step
+    (``torch.optim.swa_utils``). Raises ``FloatingPointError`` naming the step on a
     non-finite loss.
     """
     dev = pick_device(device)
@@ -92,7 +104,8 @@ def train(
     torch.manual_seed(seed)  # the initial weights
     data = np.asarray(x0, dtype=np.float64)
     n, dim = data.shape
-    model = Denoiser(dim, hidden, layers, n_freqs, process, float(data.std()), octaves).to(dev)
+    model = Denoiser(dim, hidden, layers, n_freqs, process, float(data.std()), octaves, target).to(dev)
+    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema)) if ema > 0 else None
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     level = [math.log(s / a) for a, s in (process.path(t_min), process.path(process.t_max()))]
@@ -111,17 +124,19 @@ def train(
         loss.backward()
         opt.step()
         sched.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
         losses[step] = loss.item()
         if step % log_every == 0 or step == steps - 1:
             log(f"step {step + 1}/{steps} loss {losses[max(0, step - log_every + 1) : step + 1].mean():.4f}")
-    return model.cpu(), losses
+    return (model if averaged is None else averaged.module).cpu(), losses
 
 
-def save(model: Denoiser, path, config: dict) -> None:
-    """Weights, architecture and training config, as ``network.write`` writes
-    them (a torch-free ``.npz``); written atomically."""
+def save(model: Denoiser, path, config: dict, fit: dict | None = None) -> None:
+    """Weights, architecture, training config and cost (``fit``), as
+    ``network.write`` writes them (a torch-free ``.npz``); written atomically."""
     state = {name: a.detach().cpu().numpy() for name, a in model.state_dict().items()}
-    network.write(path, state, model.arch, model.process, model.sigma_data, config)
+    network.write(path, state, model.arch, model.process, model.sigma_data, config, fit)
 
 
 def load(path, arch: dict | None = None, device="cpu") -> Denoiser:
@@ -144,16 +159,49 @@ def fit_each(runs, name: str, out, log=print):
     Every network gets the study's torch seed (``name``): only what the
     study varies (the data, or the noise scale) changes between them."""
     for key, exp, x0 in runs:
-        model, losses = fit(exp, name, x0, log=log)
+        model, losses, cost = fit(exp, name, x0, log=log)
         os.makedirs(f"{out}/{key}", exist_ok=True)
-        save(model, f"{out}/{key}/denoiser.npz", exp)
-        log(f"{key}: final loss {losses[-50:].mean():.4f}")
+        save(model, f"{out}/{key}/denoiser.npz", exp, cost)
+        log(f"{key}: final loss {cost['final_loss']:.4f}, {cost['cpu_s']:.1f} CPU-s")
+
+
+_WARM: set = set()  # the devices torch has run a training step on in this process
+
+
+def _warm_up(x0, device: str) -> None:
+    """A few steps of a tiny network, once per process and device, so that
+    torch's one-time set-up (about a second) is not charged to the first
+    network that ``fit`` times. It draws nothing that a later ``train`` uses
+    (``train`` seeds torch itself)."""
+    if device not in _WARM:
+        small = np.asarray(x0[:64], dtype=np.float64)
+        train(
+            small,
+            Diffusion(1.0),
+            hidden=4,
+            layers=1,
+            n_freqs=1,
+            steps=11,
+            batch_size=8,
+            lr=1e-3,
+            t_min=1e-4,
+            seed=0,
+            device=device,
+            log=lambda *_: None,
+        )
+        _WARM.add(device)
 
 
 def fit(exp: dict, name: str, x0, log=print):
-    """The train job: fit the experiment's model section to ``x0``. Torch's
+    """The train job: fit the experiment's model section to ``x0``; returns
+    (model, losses, cost): cost is the CPU-seconds of this process (all its
+    threads) and the final loss (the mean of the last 50 steps). Torch's
     streams derive from the config seed and the experiment's name, so two
     learned experiments with one seed do not share them."""
     hyper = {k: v for k, v in exp["model"].items() if k != "device"}
     seed = int_seed(exp["seed"], name, "train")
-    return train(x0, from_config(exp), seed=seed, device=exp["model"]["device"], log=log, **hyper)
+    _warm_up(x0, exp["model"]["device"])
+    start = time.process_time()
+    model, losses = train(x0, from_config(exp), seed=seed, device=exp["model"]["device"], log=log, **hyper)
+    cost = {"cpu_s": time.process_time() - start, "final_loss": float(losses[-50:].mean())}
+    return model, losses, cost

@@ -8,7 +8,8 @@ written once, for numpy arrays and torch tensors alike (``xp`` is the
 
 The model file is an ``.npz`` archive: the state_dict's arrays under their
 names, and ``meta``, a JSON string with the architecture, the process, the
-data's scale and the training config.
+data's scale, the training config and what the training cost (``fit``:
+CPU-seconds and final loss, measured, so not bit for bit across runs).
 """
 
 from __future__ import annotations
@@ -21,8 +22,15 @@ import numpy as np
 from .io import atomic
 from .process import from_description
 
-ARCH_KEYS = ("hidden", "layers", "n_freqs", "octaves")  # model-config keys that fix the weights' shapes
-OPTIONAL = {"octaves": 0}  # architecture keys a config (or an older model file) may leave out
+ARCH_KEYS = (
+    "hidden",
+    "layers",
+    "n_freqs",
+    "octaves",
+    "target",
+)  # model-config keys that fix the function of the weights
+OPTIONAL = {"octaves": 0, "target": "x0"}  # architecture keys a config (or an older model file) may leave out
+TARGETS = ("x0", "eps", "v", "x0_raw")  # what F predicts (``scalings``)
 ARCH = ("dim", *ARCH_KEYS)  # a saved architecture: the data's dimension too
 META_KEYS = ("arch", "process", "sigma_data")
 
@@ -44,21 +52,43 @@ def shapes(arch: dict) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def scalings(process, sigma_data: float, t, xp):
+def scalings(process, sigma_data: float, t, xp, target: str = "x0"):
     """``(c_skip, c_out, c_in, c_noise)`` at times ``t`` (an (n, 1) array or
     tensor of the module ``xp``) for ``D(x, t) = c_skip x + c_out F(c_in x,
-    c_noise)``, with ``x = alpha_t x0 + sigma_t eps`` (``process.path``):
-    Karras et al.'s preconditioning of ``y = x / alpha_t`` at noise level
-    ``sigma_t / alpha_t``, written in ``x`` so that it stays finite at a flow's
-    ``t = 1`` (``alpha_t = 0``), where ``D`` is ``c_out F``: the network's
-    estimate of ``E[x0]``. The noise embedding is held at the process's largest
-    trained level."""
+    c_noise)``, with ``x = alpha_t x0 + sigma_t eps`` (``process.path``).
+
+    The ``target`` is what ``F`` learns (docs/theory.md section 17); the loss
+    ``|(D - x0) / c_out|^2`` is then the plain squared error of ``F``:
+
+    * ``x0``: Karras et al.'s preconditioning of ``y = x / alpha_t`` at noise
+      level ``s = sigma_t / alpha_t``, written in ``x`` so that it stays
+      finite at a flow's ``t = 1`` (``alpha_t = 0``), where ``D`` is ``c_out
+      F``: the network's estimate of ``E[x0]``;
+    * ``v``: the same with ``sigma_data = 1``: v-prediction, which assumes
+      data of unit scale (Karras et al. 2022, Table 1);
+    * ``eps``: ``D = (x - sigma_t F) / alpha_t``, the noise predicted (it
+      divides by ``alpha_t``: a flow's ``t = 1`` is out of its reach);
+    * ``x0_raw``: ``D = sigma_data F``, no skip: the network must draw the
+      identity itself at small noise, where it is almost all of ``D``.
+
+    The input is scaled to unit variance (``c_in``) for every target. The
+    noise embedding is held at the process's largest trained level."""
     alpha, sigma_t = process.path(t)
-    sd2 = sigma_data**2
-    denom = sigma_t**2 + alpha**2 * sd2
-    c_skip = sd2 * alpha / denom
-    c_out = sigma_t * sigma_data / xp.sqrt(denom)
+    sd = 1.0 if target == "v" else sigma_data
+    denom = sigma_t**2 + alpha**2 * sigma_data**2
     c_in = 1 / xp.sqrt(denom)
+    if target in ("x0", "v"):
+        d = sigma_t**2 + alpha**2 * sd**2
+        c_skip = sd**2 * alpha / d
+        c_out = sigma_t * sd / xp.sqrt(d)
+    elif target == "eps":
+        c_skip = 1 / alpha + 0 * sigma_t  # the shape of t
+        c_out = -sigma_t / alpha
+    elif target == "x0_raw":
+        c_skip = 0 * sigma_t
+        c_out = sigma_data + 0 * sigma_t
+    else:
+        raise ValueError(f"model.target: unknown target {target!r}: expected one of {TARGETS}")
     held_alpha, held_sigma = process.path(xp.clip(t, None, process.t_max()))
     c_noise = xp.log(held_sigma / held_alpha) / 4
     return c_skip, c_out, c_in, c_noise
@@ -105,11 +135,20 @@ class Saved:
     process: object
     sigma_data: float
     config: dict
+    fit: dict
 
 
-def write(path, state: dict[str, np.ndarray], arch: dict, process, sigma_data: float, config: dict) -> None:
+def write(
+    path, state: dict[str, np.ndarray], arch: dict, process, sigma_data: float, config: dict, fit=None
+) -> None:
     """Write a model file atomically (``read`` is its inverse)."""
-    meta = {"arch": arch, "process": process.describe(), "sigma_data": sigma_data, "config": config}
+    meta = {
+        "arch": arch,
+        "process": process.describe(),
+        "sigma_data": sigma_data,
+        "config": config,
+        "fit": fit or {},
+    }
     with atomic(path, ".npz") as tmp:  # np.savez appends .npz to other names
         np.savez(tmp, meta=np.array(json.dumps(meta, sort_keys=True)), **state)
 
@@ -139,7 +178,9 @@ def _meta(entry) -> dict | None:
     if not isinstance(meta["arch"], dict):
         return None
     arch = meta["arch"] = {**OPTIONAL, **meta["arch"]}  # files written before a key existed
-    if set(arch) != set(ARCH) or not all(type(v) is int for v in arch.values()):
+    if set(arch) != set(ARCH) or arch["target"] not in TARGETS:
+        return None
+    if not all(type(v) is int for k, v in arch.items() if k != "target"):
         return None
     return meta
 
@@ -185,7 +226,8 @@ def read(path, arch: dict | None = None) -> Saved:
     misfit = _misfit(arrays, shapes(saved_arch))
     if misfit:
         raise damaged(path, f"weights do not fit the saved architecture {saved_arch} ({misfit})")
-    return Saved(arrays, saved_arch, process, float(meta["sigma_data"]), meta.get("config", {}))
+    fit = meta.get("fit", {})
+    return Saved(arrays, saved_arch, process, float(meta["sigma_data"]), meta.get("config", {}), fit)
 
 
 class Denoiser:
@@ -194,7 +236,8 @@ class Denoiser:
     it; returns float64 like every denoiser."""
 
     def __init__(self, saved: Saved):
-        self.process, self.sigma_data = saved.process, saved.sigma_data
+        self.process, self.sigma_data, self.target = saved.process, saved.sigma_data, saved.arch["target"]
+        self.fit = saved.fit  # what training cost: CPU-seconds, final loss
         self.freqs = saved.state["freqs"].astype(np.float32)
         self.octaves = octave_freqs(saved.arch["octaves"])
         weights = [saved.state[f"net.{2 * i}.weight"] for i in range(len(widths(saved.arch)) - 1)]
@@ -205,7 +248,7 @@ class Denoiser:
     def __call__(self, x, t):
         x = np.asarray(x, dtype=np.float32)
         t = np.full((1, 1), t, dtype=np.float32)
-        c_skip, c_out, c_in, c_noise = scalings(self.process, self.sigma_data, t, np)
+        c_skip, c_out, c_in, c_noise = scalings(self.process, self.sigma_data, t, np, self.target)
         h = features(x, c_in, c_noise, self.freqs, np, self.octaves)
         for i, ((weight, bias), out) in enumerate(zip(self.layers, self._buffers(len(x)))):
             h = np.matmul(h, weight, out=out)

@@ -10,6 +10,7 @@ from stepdiff.io import log_to, save_csv
 sm = snakemake
 log = log_to(sm.log[0])
 torch.set_num_threads(sm.params.threads)  # in the params: it changes the weights
-model, losses = learn.fit(sm.params.exp, sm.wildcards.experiment, np.load(sm.input[0]), log=log.info)
+model, losses, cost = learn.fit(sm.params.exp, sm.wildcards.experiment, np.load(sm.input[0]), log=log.info)
 save_csv(sm.output.loss, pd.DataFrame({"step": np.arange(1, len(losses) + 1), "loss": losses}))
-learn.save(model, sm.output.model, sm.params.exp)
+learn.save(model, sm.output.model, sm.params.exp, cost)
+log.info("%.1f CPU-s, final loss %.4f", cost["cpu_s"], cost["final_loss"])

@@ -1,9 +1,11 @@
 """Samplers against the exact oracles of docs/theory.md sections 6, 8 and 9."""
 
+import re
+
 import numpy as np
 import pytest
 
-from stepdiff import data, process, registry, sampling, scores
+from stepdiff import data, grids, process, registry, sampling, scores
 from stepdiff.process import Diffusion, LinearFlow, exact_denoiser
 from stepdiff.registry import run_label
 from stepdiff.seeds import rng_for
@@ -19,7 +21,7 @@ def test_every_registered_sampler_has_a_function_and_nothing_else_does():
     assert functions == set(registry.SAMPLERS)
 
 
-@pytest.mark.parametrize("grid", ["uniform", "sigma", "karras"])
+@pytest.mark.parametrize("grid", ["uniform", "sigma", "karras", "logsnr"])
 @pytest.mark.parametrize("sampler", list(registry.SAMPLERS))
 @pytest.mark.parametrize("steps", [1, 2, 7])
 def test_the_nfe_column_is_the_counted_evaluations_of_the_real_run(sampler, grid, steps):
@@ -80,7 +82,7 @@ def test_recorded_rows_are_even_in_the_root_of_the_noise_scale():
     np.testing.assert_allclose(np.diff(level[:25]), -1 / 40, atol=2e-3)
 
 
-@pytest.mark.parametrize("label", ["ddpm", "ddim_karras", "heun"])
+@pytest.mark.parametrize("label", ["ddpm", "ddim_karras", "heun", "unipc_logsnr"])
 def test_sample_keeps_exactly_the_rows_asked_for(label):
     """keep=rows gives the rows of the full path: same samples, same draws."""
     name, grid = registry.parse_label(label)
@@ -261,7 +263,7 @@ def test_two_masses_ddim_fractions_match_weights(weights, sigma, label, steps):
 
 
 def test_time_grids():
-    for grid in ("uniform", "sigma", "karras"):
+    for grid in ("uniform", "sigma", "karras", "logsnr"):
         ts = sampling.time_grid(10, grid)
         assert ts[0] == 1.0 and ts[-1] == 0.0 and len(ts) == 11
         assert np.all(np.diff(ts) < 0)
@@ -272,6 +274,40 @@ def test_time_grids():
         sampling.time_grid(0)
     with pytest.raises(ValueError, match="grid"):
         sampling.time_grid(5, "cosine")
+
+
+def test_the_logsnr_grid_is_uniform_in_log_tau_and_stops_at_t_min():
+    """Uniform in log tau (for both processes, log tau is log t plus a
+    constant) from t = 1 down to t_min, as karras stops there, then 0; so the
+    config's check of a network's trained range accepts it at any steps."""
+    for t_min in (1e-4, 4e-10):
+        ts = sampling.time_grid(12, "logsnr", t_min)
+        for proc in (Diffusion(80.0), LinearFlow(1.0)):
+            lam = -np.log(np.array([proc.tau(t) for t in ts[:-1]]))  # log tau = log t (/ 2 for the diffusion)
+            per_step = np.log(1 / t_min) / 11 / (2 if proc.kind == "diffusion" else 1)
+            np.testing.assert_allclose(np.diff(lam), per_step)
+        assert ts[-2] == t_min and ts[-1] == 0.0 and grids.last_time(12, "logsnr", t_min) == t_min
+    assert grids.times(1, "logsnr") == [1.0, 0.0]
+
+
+def test_run_labels_parse_back_for_names_with_underscores():
+    """Every (sampler, grid) has its own label, which parses back (names such
+    as dpmpp_2m hold an underscore, so a label is never split at its first
+    one) and which the wildcard pattern matches whole; the old labels read as
+    before; anything else is refused, naming the label."""
+    pattern = re.compile(registry.label_pattern())
+    labels = {registry.run_label(s, g): (s, g) for s in registry.SAMPLERS for g in grids.GRIDS}
+    assert len(labels) == len(registry.SAMPLERS) * len(grids.GRIDS)
+    for label, pair in labels.items():
+        assert registry.parse_label(label) == pair and pattern.fullmatch(label)
+    assert registry.parse_label("dpmpp_2m_karras") == ("dpmpp_2m", "karras")
+    assert registry.parse_label("ddim") == ("ddim", "uniform")
+    assert registry.parse_label("heun_sigma") == ("heun", "sigma")
+    assert registry.parse_label("heun_uniform") == ("heun", "uniform")
+    for bad in ("dpmpp", "dpmpp_2m_", "dpmpp_2m_cosine", "ddim_2m", "karras", "ddim_karras_x"):
+        with pytest.raises(registry.ConfigError, match=bad):
+            registry.parse_label(bad)
+        assert not pattern.fullmatch(bad)
 
 
 def test_ddpm_needs_a_generator_and_is_reproducible():
@@ -288,46 +324,18 @@ def test_ddpm_needs_a_generator_and_is_reproducible():
     assert not np.array_equal(a, c)
 
 
-# An oracle independent of the step code and of ``gaussian_law``: on Gaussian
-# data N(mu, s^2) the probability-flow ODE's flow map is closed-form. Under the
-# diffusion (tau = sigma sqrt(t)) x(tau) - mu scales as sqrt(s^2 + tau^2), and
-# the exact denoiser is D(x, t) = mu + s^2 / (s^2 + tau^2) (x - mu). Under the
-# linear flow from N(0, q^2), x_t has mean (1 - t) mu and variance
-# v(t) = (1 - t)^2 s^2 + t^2 q^2, x(t) - (1 - t) mu scales as sqrt(v(t)), and
-# D(x, t) = mu + (1 - t) s^2 / v(t) (x - (1 - t) mu).
+# The oracle independent of the step code and of ``gaussian_law``: on Gaussian
+# data the probability-flow ODE's flow map is closed-form
+# (``sampling.gaussian_flow_map``; ``sampling.flow_map_error`` holds a path to it).
 MU, S, SIGMA, Q = 2.0, 0.5, 3.0, 1.3
 ORACLE_STEPS = (80, 160, 320)
 
 
-def flow_map(process, x1, t):
-    """The exact ODE solution at time ``t`` from ``x1`` at t = 1 (closed form)."""
-    if process.kind == "diffusion":
-        tau = SIGMA * np.sqrt(t)
-        return MU + np.sqrt((S**2 + tau**2) / (S**2 + SIGMA**2)) * (x1 - MU)
-    v = (1 - t) ** 2 * S**2 + t**2 * Q**2
-    return (1 - t) * MU + np.sqrt(v / Q**2) * x1
-
-
-def exact_mean(process, x, t):
-    """The exact denoiser, written out (not ``process.exact_denoiser``)."""
-    if process.kind == "diffusion":
-        return MU + S**2 / (S**2 + SIGMA**2 * t) * (x - MU)
-    v = (1 - t) ** 2 * S**2 + t**2 * Q**2
-    return MU + (1 - t) * S**2 / v * (x - (1 - t) * MU)
-
-
 def path_error(process, label, steps, t_min):
-    """Largest distance of a sampler's path, at every time of its grid, to the
-    exact ODE solution from the same starts. The last step, to t = 0, is Euler
-    by design (the ODE's slope is 0/0 there): it returns D(x, t_1), so the last
-    row is held to the exact denoiser at the exact x(t_1)."""
+    """Largest distance of a sampler's path to the exact ODE solution from
+    five fixed starts (``sampling.flow_map_error``)."""
     x1 = np.linspace(-2.0, 2.0, 5)[:, None] * process.scale + 0.3
-    denoiser = exact_denoiser(process, data.gaussian(MU, S))
-    _, path = sampling.run(denoiser, process, label, steps, x1, t_min=t_min, trajectory=len(x1))
-    ts = sampling.time_grid(steps, registry.parse_label(label)[1], t_min)
-    exact = [flow_map(process, x1, t) for t in ts[:-1]]
-    exact.append(exact_mean(process, exact[-1], ts[-2]))
-    return np.abs(path - np.stack(exact)).max()
+    return sampling.flow_map_error(process, label, steps, MU, S, x1, t_min)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ costs (NFE) is counted (``sampling.count_nfe``), never declared.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .grids import GRIDS
@@ -34,6 +35,9 @@ SAMPLERS = {
     "ddim": Sampler(("diffusion",)),
     "euler": Sampler(("flow",)),
     "heun": Sampler(("diffusion", "flow")),
+    "dpmpp_2m": Sampler(("diffusion", "flow")),
+    "dpmpp_3m": Sampler(("diffusion", "flow")),
+    "unipc": Sampler(("diffusion", "flow")),
 }
 
 
@@ -43,15 +47,20 @@ def run_label(sampler: str, grid: str = DEFAULT_GRID) -> str:
 
 
 def parse_label(label: str) -> tuple[str, str]:
-    """Inverse of :func:`run_label`."""
-    sampler, _, grid = label.partition("_")
-    grid = grid or DEFAULT_GRID
-    if sampler not in SAMPLERS or grid not in GRIDS:
-        raise ConfigError(
-            f"sampler label {label!r}: expected one of {list(SAMPLERS)}, optionally "
-            f"followed by _<grid> with grid in {list(GRIDS[1:])}"
-        )
-    return sampler, grid
+    """Inverse of :func:`run_label`. Names may hold an underscore
+    (``dpmpp_2m_karras``), so the label is matched against the known names,
+    longest first, never split at its first ``_``; ``<sampler>_uniform`` is
+    read as ``<sampler>``, as before."""
+    for sampler in sorted(SAMPLERS, key=len, reverse=True):
+        if label == sampler:
+            return sampler, DEFAULT_GRID
+        grid = label[len(sampler) + 1 :]
+        if label.startswith(f"{sampler}_") and grid in GRIDS:
+            return sampler, grid
+    raise ConfigError(
+        f"sampler label {label!r}: expected one of {list(SAMPLERS)}, optionally "
+        f"followed by _<grid> with grid in {list(GRIDS[1:])}"
+    )
 
 
 def run_of(key: str) -> tuple[str, int]:
@@ -63,7 +72,8 @@ def run_of(key: str) -> tuple[str, int]:
 def label_pattern() -> str:
     """Regex for the ``{sampler}`` wildcard, built from the known names."""
     grids = "|".join(g for g in GRIDS if g != DEFAULT_GRID)
-    return f"({'|'.join(SAMPLERS)})(_({grids}))?"
+    names = "|".join(re.escape(s) for s in sorted(SAMPLERS, key=len, reverse=True))
+    return f"({names})(_({grids}))?"
 
 
 def as_list(steps) -> list[int]:

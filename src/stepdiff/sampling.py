@@ -15,7 +15,12 @@ are counted, never declared (:func:`count_nfe`):
   probability-flow ODE ``dx/dtau = (x - D)/tau`` (``process.tau``), which is
   the tutorial's Alg. 2 for diffusion and the flow's Euler step;
 * ``heun`` (both): Heun's second-order step on the same ODE, Euler on the
-  last step to t = 0 (Karras et al. 2022, Alg. 1).
+  last step to t = 0 (Karras et al. 2022, Alg. 1);
+* ``dpmpp_2m``, ``dpmpp_3m``, ``unipc`` (both): exponential integrators in
+  ``lambda = -log tau`` (docs/theory.md section 13), multistep, one
+  evaluation per step: DPM-Solver++(2M) and (3M), both second order, and
+  UniPC, third order; the first step (no history) starts as DDIM's and the
+  last, to t = 0, is DDIM's.
 
 Grids may be non-uniform; every step above is exact in its own terms for
 any ``t > s``.
@@ -80,6 +85,123 @@ sample_euler = sample_ddim  # the flow's Euler step is DDIM's step on its ODE
 
 def sample_heun(denoiser, process, x, ts, rng=None, callback=None):
     return one_step_loop(heun_step, denoiser, process, x, ts, rng, callback)
+
+
+def sample_dpmpp_2m(denoiser, process, x, ts, rng=None, callback=None):
+    """DPM-Solver++(2M) in ``tau`` (Lu et al. 2022; k-diffusion's
+    ``sample_dpmpp_2m`` with sigma read as ``tau``; docs/theory.md section 13).
+
+    Over a step the linear part of ``dx/dtau = (x - D)/tau`` integrates
+    exactly: ``x_s = (tau_s/tau_t) x_t + tau_s int e^lambda D dlambda`` with
+    ``lambda = -log tau``. Holding ``D`` fixed is DDIM; 2M extrapolates it
+    linearly in ``lambda`` from the previous step's value,
+    ``D' = (1 + 1/(2r)) D_i - (1/(2r)) D_{i-1}``, ``r = h_{i-1}/h_i``,
+    ``h_i = log(tau_i/tau_{i+1})``, and takes the DDIM step with ``D'``: second
+    order for one evaluation per step. The first step (no history) and the
+    last, to ``tau = 0`` (``lambda`` infinite: it returns ``D``), are DDIM's.
+    """
+    previous = None  # (D, h) of the step before
+    for i, (t, s) in enumerate(zip(ts[:-1], ts[1:]), 1):
+        d = denoiser(x, t)
+        ratio = process.tau(s) / process.tau(t)  # e^-h; 0 on the last step
+        h = -np.log(ratio) if ratio > 0 else np.inf
+        target = d
+        if previous is not None and ratio > 0:
+            target = d + (d - previous[0]) * h / (2 * previous[1])  # 1/(2r) = h_i / (2 h_{i-1})
+        x = ratio * x + (1 - ratio) * target
+        previous = (d, h)
+        if callback is not None:
+            callback(i, x)
+    return x
+
+
+def exponential_step(x, h, values, nodes):
+    """A step of length ``h`` in ``lambda = -log tau`` of the exact solution
+    ``x_s = e^-h x_t + int_0^h e^(v - h) D dv`` (docs/theory.md section 13),
+    with ``D`` the polynomial through ``values`` at ``nodes`` (at most three;
+    in ``lambda``, measured from the step's start), integrated exactly:
+
+        x_s = e^-h x + c1 p(0) + c2 p'(0) + c3 p''(0),
+        c1 = 1 - e^-h,  c2 = h - c1,  c3 = h^2/2 - c2,
+
+    since ``c_k = int_0^h e^(v - h) v^(k-1)/(k-1)! dv`` (``expm1`` keeps
+    ``c1`` accurate at small ``h``). One value (at node 0) is DDIM's step."""
+    c1 = -np.expm1(-h)
+    c2 = h - c1
+    value, slope, curve = values[0], 0.0, 0.0
+    if len(values) > 1:
+        (y0, y1, *y2), (v0, v1, *v2) = values, nodes
+        f01 = (y0 - y1) / (v0 - v1)
+        f012 = ((f01 - (y1 - y2[0]) / (v1 - v2[0])) / (v0 - v2[0])) if y2 else 0.0
+        # p(v) = y0 + f01 (v - v0) + f012 (v - v0)(v - v1), at v = 0:
+        value, slope, curve = y0 - f01 * v0 + f012 * v0 * v1, f01 - f012 * (v0 + v1), 2 * f012
+    return np.exp(-h) * x + c1 * value + c2 * slope + (h * h / 2 - c2) * curve
+
+
+def sample_dpmpp_3m(denoiser, process, x, ts, rng=None, callback=None):
+    """DPM-Solver++(3M) in ``tau`` (Lu et al. 2022, third-order multistep):
+    :func:`exponential_step` with ``D`` extrapolated through the last three
+    evaluations (two on the second step, one on the first: DDIM). One
+    evaluation per step; the last step, to ``tau = 0``, returns ``D``.
+
+    Its order is 2, not 3 (measured: ``studies.orders``): the first step has
+    no history, and a multistep method of order ``p`` needs starting values
+    good to ``O(h^p)``; DDIM's local error ``O(h^2)`` there stays in the
+    result. :func:`sample_unipc` is this project's third-order sampler. (The
+    ``phi_3`` term of k-diffusion's ``sample_dpmpp_3m_sde`` and of
+    DPM-Solver's multistep code weighs ``D''`` by ``c3/2``, half the exact
+    integral's ``c3``: a local error ``O(h^3)``, second order even from exact
+    starts; tests/test_orders.py holds this step to the exact integral.)"""
+    values, lams = [], []  # newest first: the evaluations and their lambdas
+    for i, (t, s) in enumerate(zip(ts[:-1], ts[1:]), 1):
+        lam = -np.log(process.tau(t))
+        values, lams = [denoiser(x, t), *values[:2]], [lam, *lams[:2]]
+        tau_s = process.tau(s)
+        if tau_s == 0:
+            x = values[0]
+        else:
+            x = exponential_step(x, np.log(process.tau(t) / tau_s), values, [v - lam for v in lams])
+        if callback is not None:
+            callback(i, x)
+    return x
+
+
+def sample_unipc(denoiser, process, x, ts, rng=None, callback=None):
+    """UniPC (Zhao et al. 2023) in ``tau``, third order for one evaluation per
+    step: a predictor and a corrector of :func:`exponential_step`.
+
+    The predictor takes the step with ``D`` on the line through the last two
+    evaluations (UniP-2; DDIM on the first step). The evaluation at the
+    predicted point, which the next step needs anyway, then corrects it: the
+    step is retaken from the same start with ``D`` on the quadratic through
+    the new value and the last two (UniC; the line through two on the first
+    step). The corrected state goes on (and to ``callback``); ``D`` at the
+    predicted point stays in the history, so no evaluation is added. The last
+    step, to ``tau = 0``, returns ``D`` at the predicted point.
+
+    Why this and not :func:`sample_dpmpp_3m` as the third-order sampler: 3M's
+    first step is DDIM, whose local error ``O(h^2)`` makes 3M second order
+    overall; the corrector lifts that first step to a local ``O(h^3)``, so
+    UniPC is third order from the start (measured: ``studies.orders``)."""
+    values, lams = [], []  # newest first: the evaluations and their lambdas
+    start = None  # (x, h): where the step just taken began, and its length
+    for k, (t, s) in enumerate(zip(ts[:-1], ts[1:])):
+        lam = -np.log(process.tau(t))
+        d = denoiser(x, t)
+        if start is not None:  # correct the step that reached t
+            x = exponential_step(start[0], start[1], [d, *values], [start[1], *(v - lams[0] for v in lams)])
+            if callback is not None:
+                callback(k, x)
+        values, lams = [d, *values[:1]], [lam, *lams[:1]]
+        tau_s = process.tau(s)
+        if tau_s == 0:
+            x = d
+        else:
+            start = (x, np.log(process.tau(t) / tau_s))
+            x = exponential_step(x, start[1], values, [v - lam for v in lams])
+    if callback is not None:
+        callback(len(ts) - 1, x)
+    return x
 
 
 def sampler(name: str):
@@ -207,6 +329,52 @@ def gaussian_law(mean, std, process, label, steps, t_min=KARRAS_T_MIN):
     beta, alpha = out[0], out[1] - out[0]
     var = (alpha * process.scale) ** 2 + np.sum((out[2:] - beta) ** 2)
     return float(beta), float(np.sqrt(var))
+
+
+# An oracle that shares no code with the steps nor with ``gaussian_law``: on
+# data N(mean, std^2) the probability-flow ODE's flow map is closed-form
+# (docs/theory.md section 9). Under the diffusion x(tau) - mean scales as
+# sqrt(std^2 + tau^2); under the linear flow from N(0, q^2), x_t has mean
+# (1 - t) mean and variance v(t) = (1 - t)^2 std^2 + t^2 q^2, and
+# x(t) - (1 - t) mean scales as sqrt(v(t)).
+
+
+def gaussian_flow_map(process, mean, std, x1, t):
+    """The exact ODE solution at time ``t`` from ``x1`` at ``t = 1``, on data
+    ``N(mean, std^2)`` (closed form; a flow needs its Gaussian source)."""
+    if process.kind == "diffusion":
+        tau, top = process.tau(t), process.tau(1.0)
+        return mean + np.sqrt((std**2 + tau**2) / (std**2 + top**2)) * (x1 - mean)
+    if not process.gaussian:
+        raise ValueError("the flow map is closed-form from a Gaussian source only")
+    q = process.scale
+    return (1 - t) * mean + np.sqrt((1 - t) ** 2 * std**2 + t**2 * q**2) / q * x1
+
+
+def gaussian_posterior_mean(process, mean, std, x, t):
+    """``E[x0 | x_t = x]`` on data ``N(mean, std^2)``, written out (not
+    ``process.exact_denoiser``): ``mean + std^2/(std^2 + tau^2) (x - mean)``
+    (diffusion), ``mean + (1 - t) std^2 / v(t) (x - (1 - t) mean)`` (flow)."""
+    if process.kind == "diffusion":
+        return mean + std**2 / (std**2 + process.tau(t) ** 2) * (x - mean)
+    v = (1 - t) ** 2 * std**2 + t**2 * process.scale**2
+    return mean + (1 - t) * std**2 / v * (x - (1 - t) * mean)
+
+
+def flow_map_error(process, label, steps, mean, std, x1, t_min=KARRAS_T_MIN):
+    """Largest distance of a sampler's path (exact denoiser of ``N(mean,
+    std^2)``, starts ``x1``) to the exact ODE solution from the same starts,
+    at every time of its grid: its discretisation error alone. The last step,
+    to t = 0, returns ``D(x, t_1)`` by design (the ODE's slope is 0/0 there),
+    so the last row is held to the exact denoiser at the exact ``x(t_1)``: a
+    grid that stops at ``t_min`` keeps that step's fixed error out."""
+    x1 = np.asarray(x1, dtype=float)
+    denoiser = exact_denoiser(process, gaussian(mean, std))
+    _, path = run(denoiser, process, label, steps, x1, t_min=t_min, trajectory=len(x1))
+    ts = time_grid(steps, parse_label(label)[1], t_min)
+    exact = [gaussian_flow_map(process, mean, std, x1, t) for t in ts[:-1]]
+    exact.append(gaussian_posterior_mean(process, mean, std, exact[-1], ts[-2]))
+    return float(np.abs(path - np.stack(exact)).max())
 
 
 def gaussian_moments(mean, std, sigma, label, steps, t_min=KARRAS_T_MIN):

@@ -1,0 +1,155 @@
+"""The likelihood study (docs/theory.md section 14): the model's log-density
+by the probability-flow ODE, and the KL divergence from the data to the model
+in nats.
+
+Each data set (``sets``) is a law with a density (the spiral with blur, a
+Gaussian mixture) under one process (``sigma``: the diffusion; ``source``: a
+flow from a Gaussian). For each, the exact denoiser (where the law has one)
+and the study's network (``model``, trained by ``learn.fit_each`` down to the
+noise level ``level_min``) are scored on one held-out draw: the negative
+log-likelihood ``-E log q``, ``KL(p || q) = E[log p - log q]`` with the
+standard error of the spread over the points, and the ODE's convergence
+(the largest change of a point's ``log q`` when its steps are doubled, on the
+first ``CHECK`` points). The data's entropy ``-E log p`` is the NLL's floor;
+a diffusion's ``start`` row is ``KL(p_1 || N(0, sigma^2))``, the exact
+model's KL by quadrature, what its start mismatch costs. Maps of ``log q``
+beside ``log p`` over the plane are its arrays.
+
+An annulus source is refused: its density is zero off its ring, so the
+model's density is zero off the ring's image under the flow and ``KL(p ||
+q)`` from data with unbounded support is infinite, not a number to report.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import likelihood, process
+from ..data import from_config
+from ..registry import ConfigError
+from ..seeds import rng_for
+
+COLUMNS = ("set", "process", "denoiser", "n", "metric", "value", "se")
+CHECK = 200  # held-out points whose log q is recomputed with twice the steps
+KEYS = {
+    "train": ("networks",),
+    "run": ("sets", "n_samples", "seed", "steps", "level_min", "map_size"),
+    "figure": (),
+}
+DATA = ()  # no data job: every draw is made where it is used
+
+
+def describe(spec: dict) -> str:
+    """The process of a set, as the table writes it."""
+    if "sigma" in spec:
+        return f"diffusion, sigma {spec['sigma']:g}"
+    return f"flow from N(0, {spec['source']['std']:g}^2)"
+
+
+def networks_of(spec: dict, config: dict | None = None) -> dict:
+    """``{set: train params}``: the study's ``model`` with the set's own
+    ``model`` keys on top, trained down to the noise level ``level_min``
+    (``t_min`` of the set's process); none without a study ``model``, and
+    none for a set with ``learned: false``."""
+    if "model" not in spec:
+        return {}
+    out = {}
+    for key, s in spec["sets"].items():
+        if not s.get("learned", True):
+            continue
+        exp = {k: s[k] for k in ("sigma", "source") if k in s}
+        t_min = float(process.from_config(exp).t_of_level(spec["level_min"]))
+        model = {**spec["model"], **s.get("model", {}), "t_min": t_min}
+        out[key] = {**exp, "data": s["data"], "model": model, "seed": spec["seed"]}
+    return out
+
+
+DERIVED = {"networks": networks_of}
+
+
+def figure_experiments(spec: dict) -> list[str]:
+    return []
+
+
+def check(spec: dict, key: str, config: dict) -> None:
+    for name, s in spec["sets"].items():
+        where = f"{key}.sets.{name}"
+        if ("sigma" in s) == ("source" in s):
+            raise ConfigError(f"{where}: give either sigma (a diffusion) or source (a flow), not both")
+        if s.get("source", {}).get("kind", "gaussian") != "gaussian":
+            raise ConfigError(
+                f"{where}.source: an annulus has bounded support, so the model's density is zero off "
+                "the image of its ring and KL(p || q) is infinite; use a gaussian source"
+            )
+        section = s["data"]
+        if section["kind"] == "gaussian_mixture":
+            k = len(section["means"])
+            if {len(m) for m in section["means"]} != {2}:
+                raise ConfigError(f"{where}.data.means: 2-D means are needed (the maps are of the plane)")
+            for field in ("stds", "weights"):
+                if isinstance(section.get(field), list) and len(section[field]) != k:
+                    raise ConfigError(f"{where}.data.{field}: {len(section[field])} values for {k} means")
+        elif section["kind"] == "point_masses" or section.get("noise", 1) == 0:
+            raise ConfigError(f"{where}.data: {section['kind']} without blur has no density: no likelihood")
+        elif from_config(section).dim != 2:
+            raise ConfigError(f"{where}.data: 2-D data is needed (the maps are of the plane)")
+        if "model" in spec and s.get("learned", True) and "n" not in section:
+            raise ConfigError(f"{where}.data: a learned set needs n, its training-set size")
+
+
+def networks(params: dict, name: str, inputs: dict) -> list:
+    """One network per learned set, on ``data.n`` points of its own draw."""
+    out = []
+    for key, exp in params["networks"].items():
+        x0 = from_config(exp["data"]).sample(exp["data"]["n"], rng_for(exp["seed"], name, "train", key))
+        out.append((key, exp, x0))
+    return out
+
+
+def plane(test, size: int):
+    """A ``size`` x ``size`` grid over the held-out points (a margin of a
+    tenth of their range each side), as points and its ``extent``."""
+    lo, hi = np.quantile(test, 0.001, 0), np.quantile(test, 0.999, 0)
+    lo, hi = lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo)
+    xs, ys = np.linspace(lo[0], hi[0], size), np.linspace(lo[1], hi[1], size)
+    return np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2), np.array([lo[0], hi[0], lo[1], hi[1]])
+
+
+def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dict], dict]:
+    """Every set's scores: rows of ``COLUMNS`` (denoiser ``data``: entropy;
+    ``start``: the start's KL; ``exact``, ``learned``: nll, kl, ode_change)
+    and maps (``logp-{set}``, ``logq-{set}-{denoiser}``, ``extent-{set}``).
+    ``networks``: ``{set: denoiser}``, numpy or torch (``likelihood.field_of``)."""
+    spec, n, steps, size = params, params["n_samples"], params["steps"], params["map_size"]
+    rows, arrays = [], {}
+    for key, s in spec["sets"].items():
+        dist, proc = from_config(s["data"]), process.from_config(s)
+        t_min = float(proc.t_of_level(spec["level_min"]))
+        test = dist.sample(n, rng_for(spec["seed"], name, "test", key))
+        log_p = likelihood.log_density(dist, test)
+        grid, extent = plane(test, size)
+        arrays[f"logp-{key}"] = likelihood.log_density(dist, grid).reshape(size, size)
+        arrays[f"extent-{key}"] = extent
+        head = (key, describe(s))
+        scores = [("data", "entropy", *likelihood.mean_se(-log_p))]
+        if proc.kind == "diffusion":
+            scores.append(("start", "kl", likelihood.start_kl(dist, proc), None))
+        fields = {"exact": likelihood.exact_field(proc, dist)}
+        if key in networks:
+            fields["learned"] = likelihood.field_of(networks[key])
+        for denoiser, field in fields.items():
+            log_q = likelihood.log_likelihood(field, proc, test, steps, t_min)
+            finer = likelihood.log_likelihood(field, proc, test[:CHECK], 2 * steps, t_min)
+            kl = likelihood.kl_divergence(log_p, log_q)
+            change = finer - log_q[:CHECK]
+            scores += [
+                (denoiser, "nll", *likelihood.mean_se(-log_q)),
+                (denoiser, "kl", kl["kl"], kl["se"]),
+                (denoiser, "ode_change", float(np.abs(change).max()), None),  # a point's largest
+                (denoiser, "ode_change_mean", float(abs(change.mean())), None),  # the KL's
+            ]
+            if denoiser == "learned" or "learned" not in fields:  # the exact model's map is log p's
+                q = likelihood.log_likelihood(field, proc, grid, steps, t_min)
+                arrays[f"logq-{key}-{denoiser}"] = q.reshape(size, size)
+        rows += [dict(zip(COLUMNS, (*head, d, n, metric, value, se))) for d, metric, value, se in scores]
+    return rows, arrays

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # A marker is a line of its own; the text between a pair is replaced.
 MARKER = re.compile(r"^(<!-- table:([\w-]+) -->\n).*?^(<!-- /table:\2 -->)$", re.S | re.M)
 OPENING = re.compile(r"^<!-- table:([\w-]+) -->$", re.M)
-NAMES = {"ddpm": "DDPM", "ddim": "DDIM", "euler": "Euler", "heun": "Heun"}
+NAMES = {"ddpm": "DDPM", "ddim": "DDIM", "euler": "Euler", "heun": "Heun", "dpmpp_2m": "2M", "unipc": "UniPC"}
 
 # The runs each table shows, as (sampler, grid, steps) with the experiment and denoiser
 # in front where the table has several; a run missing from results/ stops the script.
@@ -46,8 +46,17 @@ ROLL = [
     ("exp5", "learned", "euler", "uniform", 50),
     ("exp5", "learned", "euler", "uniform", 100),
     ("exp5", "learned", "heun", "uniform", 25),
+    ("exp5", "learned", "heun", "karras", 25),
     ("exp5", "exact", "euler", "uniform", 100),
 ]
+# Few evaluations: the multistep samplers beside Heun and DDIM on the roll at sigma = 80
+# (exp7, whose references are at every step count) and the flow (exp5).
+FAST = [("exp7", d, "dpmpp_2m", "karras", s) for s in (5, 10, 20) for d in ("exact", "learned")]
+FAST += [("exp7", d, "unipc", "logsnr", s) for s in (5, 10, 20) for d in ("exact", "learned")]
+FAST += [("exp7", d, "heun", "karras", 13) for d in ("exact", "learned")]
+FAST += [("exp7", d, "ddim", "karras", 25) for d in ("exact", "learned")]
+FAST += [("exp5", "learned", sampler, "sigma", s) for sampler in ("dpmpp_2m", "unipc") for s in (10, 20)]
+FAST += [("exp5", "learned", "euler", "uniform", 20)]
 EXP4 = [("exp4", "learned", "euler", "uniform", s) for s in (20, 50, 100)]
 EXP4 += [("exp4", "learned", "heun", "uniform", 25), ("exp4", "learned", "heun", "sigma", 25)]
 # The start study's sampler, and the learned experiments drawn beside it with their sigma
@@ -175,6 +184,43 @@ def curve(results: Path, runs) -> str:
     return markdown([*header, "fraction beyond 0.01"], rows)
 
 
+def fast(results: Path) -> str:
+    """Energy distance and the distance to the curve at few evaluations."""
+    rows = []
+    for (experiment, denoiser, sampler, grid, steps), r in each_run(results, FAST):
+        n = int(r["n"].iloc[0])
+        median = pm(r.at["curve_median", "value"], r.at["curve_median_se", "value"])
+        far = binomial(r.at["curve_far", "value"], n)
+        label = [experiment, denoiser, run_label(sampler, grid, steps), r["nfe"].iloc[0], n]
+        rows.append(label + [with_floor(r, "energy"), median, far])
+    header = ["experiment", "denoiser", "sampler, grid, steps", "NFE", "samples", "energy"]
+    return markdown([*header, "median to the curve", "fraction beyond 0.01"], rows)
+
+
+def training(results: Path) -> str:
+    """The training study: each recipe's change, cost, and distance to the curve."""
+    table = read(results, "metrics/studies/training.csv")
+    rows = []
+    for r in table.itertuples():
+        cpu = "" if pd.isna(r.train_cpu_s) else f"{r.train_cpu_s:.0f}"
+        error = "" if pd.isna(r.error_small) else f"{r.error_small:.2g} ± {r.error_small_se:.1g}"
+        cells = [pm(r.curve_median, r.curve_median_se), binomial(r.curve_far, int(r.n)), error]
+        rows.append([r.variant, r.change, cpu, *cells])
+    header = ["recipe", "change from base", "training CPU-s", "median to the curve", "fraction beyond 0.01"]
+    return markdown([*header, "error at the smallest level"], rows)
+
+
+def orders(results: Path) -> str:
+    """Each sampler's fitted order by grid and process (blank: no range where it holds)."""
+    table = read(results, "metrics/studies/orders.csv")
+    fitted = table.groupby(["process", "sampler", "grid"], sort=False)["order"].first().unstack("grid")
+    rows = [
+        [process, NAMES.get(sampler, sampler), *("" if pd.isna(v) else f"{v:.2f}" for v in values)]
+        for (process, sampler), values in fitted.iterrows()
+    ]
+    return markdown(["process", "sampler", *fitted.columns], rows)
+
+
 def start(results: Path) -> str:
     """The start study's energy distances by sigma and start, the start's effect
     (from N(0, sigma^2) minus from p_1), and beside them the learned experiments'
@@ -270,6 +316,9 @@ TABLES = {
     "roll": lambda results: distances(results, ROLL),
     "roll_curve": lambda results: curve(results, ROLL),
     "exp4": lambda results: distances(results, EXP4),
+    "fast": fast,
+    "training": training,
+    "orders": orders,
     "start": start,
     "memorisation": memorisation,
     "memorisation_energy": memorisation_energy,

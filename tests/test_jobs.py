@@ -14,7 +14,19 @@ import yaml
 from conftest import REPO, SNAKEMAKE, load_test_config, write_config
 from snakemake.utils import validate
 
-from stepdiff import config, data, datasets, experiment, grids, metrics, process, provenance, registry, scores
+from stepdiff import (
+    config,
+    data,
+    datasets,
+    experiment,
+    grids,
+    metrics,
+    process,
+    provenance,
+    registry,
+    scores,
+    studies,
+)
 from stepdiff.config import ConfigError, job_params
 from stepdiff.studies import start
 
@@ -57,7 +69,7 @@ def model_file(tmp_path_factory):
     torch.set_num_threads(1)
     exp = EXPERIMENTS["roll"]
     x0 = datasets.make_data(job_params("make_data", exp), "roll")["train"]
-    model, _ = learn.fit(job_params("train", exp), "roll", x0, log=lambda *_: None)
+    model, _, _ = learn.fit(job_params("train", exp), "roll", x0, log=lambda *_: None)
     path = tmp_path_factory.mktemp("model") / "denoiser.npz"
     learn.save(model, path, {})
     return path
@@ -501,7 +513,7 @@ def config_section(cfg, record):
         return "experiments", cfg["experiments"][w["experiment"]]
     if "comparison" in w:
         return "comparisons", cfg["comparisons"][w["comparison"]]
-    kind = "starts" if w["study"] in cfg.get("starts", {}) else "memorisation"
+    kind = next(s for s in studies.SECTIONS if w["study"] in cfg.get(s, {}))
     return kind, cfg[kind][w["study"]]
 
 
@@ -586,3 +598,50 @@ def test_every_rule_reads_exactly_its_params(recorded_run):
         if (rule, name) in declared:
             unread = declared[(rule, name)] - read[(rule, name)]
             assert not unread, f"{rule}: params.{name} holds {unread}, which no job of it reads"
+
+
+@pytest.mark.parametrize(
+    "section, key",
+    [
+        ({"means": [[0.0, 0.0], [1.0]], "stds": 0.3}, r"experiments\.gauss\.data\.means: all means"),
+        ({"means": [[0.0, 0.0], [1.0, 1.0]], "stds": [0.3]}, r"experiments\.gauss\.data\.stds: 1 stds for 2"),
+        ({"means": [[0.0, 0.0]], "stds": 0.3, "weights": [1, 2]}, r"experiments\.gauss\.data\.weights: 2"),
+    ],
+)
+def test_a_gaussian_mixture_whose_parts_do_not_match_is_refused(section, key):
+    cfg = validated(load_test_config())
+    cfg["experiments"]["gauss"]["data"] = {"kind": "gaussian_mixture", **section}
+    with pytest.raises(ConfigError, match=key):
+        config.check_config(cfg)
+
+
+def test_a_gaussian_mixture_section_is_the_mixture_it_names():
+    """The kind's law: components, stds broadcast, weights normalised (equal by default)."""
+    law = data.from_config({"kind": "gaussian_mixture", "means": [[0, 0], [2, 1]], "stds": 0.5})
+    np.testing.assert_array_equal(law.means, [[0, 0], [2, 1]])
+    np.testing.assert_array_equal(law.stds, [0.5, 0.5])
+    np.testing.assert_array_equal(law.weights, [0.5, 0.5])
+    law = data.from_config(
+        {"kind": "gaussian_mixture", "means": [[0], [1]], "stds": [1, 2], "weights": [1, 3]}
+    )
+    np.testing.assert_array_equal(law.weights, [0.25, 0.75])
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"variants": {"base": {"hidden": 8}}}, r"training\.recipes\.variants: \['base'\]"),
+        ({"sampler": "ddpm"}, r"training\.recipes\.sampler: ddpm is not a deterministic diffusion"),
+        ({"sampler": "euler_karras"}, r"training\.recipes\.sampler: euler"),
+        ({"sampler": "ddim", "steps": 20000}, r"training\.recipes\.steps: ddim with 20000 steps"),
+        (
+            {"data": {"kind": "spiral", "n": 100, "turns": 2, "noise": 0.1}},
+            r"training\.recipes\.data: data on a",
+        ),
+    ],
+)
+def test_training_study_errors_name_the_key(change, key):
+    cfg = validated(load_test_config())
+    cfg["training"]["recipes"].update(change)
+    with pytest.raises(ConfigError, match=key):
+        config.check_config(cfg)

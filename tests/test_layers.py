@@ -7,9 +7,19 @@ TIERS = [
     # leaves: pure helpers, the processes, the curve's quadrature, the studies' index
     ["grids", "seeds", "io", "curve", "process", "provenance", "tables", "errors", "studies/__init__"],
     ["registry", "data", "network"],  # names; data laws; the network in numpy
-    ["datasets", "sampling", "learn"],  # drawing data sets; samplers; training
+    # drawing data sets; samplers; training; log q; guided laws; the conditional network
+    ["datasets", "sampling", "learn", "likelihood", "guidance", "conditional"],
     ["metrics", "experiment"],  # distances and floors; an experiment's runs
-    ["scores", "studies/start", "studies/memorisation", "animate"],  # tables of runs; studies
+    [
+        "scores",
+        "studies/start",
+        "studies/memorisation",
+        "studies/training",
+        "studies/orders",
+        "studies/likelihood",
+        "studies/guidance",
+        "animate",
+    ],  # tables of runs; studies
     ["plots", "config"],  # figures; the workflow's view of the config
 ]
 

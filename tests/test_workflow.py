@@ -45,6 +45,10 @@ def test_outputs_follow_the_contract(finished_run):
         "learned_nfe",
         "start",
         "memo",
+        "recipes",
+        "orders",
+        "lik",
+        "guide",
     ):
         assert (res / f"figures/{name}.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # sweeps, comparisons
     # the memorisation study: each size with the ideal and the trained denoiser, and the chance level
@@ -52,6 +56,22 @@ def test_outputs_follow_the_contract(finished_run):
     memorised = memo[memo["metric"] == "memorised"].set_index(["size", "denoiser"])["value"]
     assert set(memorised.index) == {(n, d) for n in (4, 64) for d in ("ideal", "learned", "data")}
     assert (memorised.xs("ideal", level="denoiser") > 0.9).all()  # the ideal denoiser copies its points
+    # the training study: a row per recipe with its training cost, and the exact denoiser's floor
+    recipes = pd.read_csv(res / "metrics/studies/recipes.csv").set_index("variant")
+    assert list(recipes.index) == ["base", "eps", "raw", "exact"]
+    assert (recipes.loc[["base", "eps", "raw"], "train_cpu_s"] > 0).all()
+    assert recipes.loc["exact", "train_cpu_s"] != recipes.loc["exact", "train_cpu_s"]  # NaN: no training
+    assert list(recipes["target"].iloc[:3]) == ["x0", "eps", "x0_raw"]
+    assert recipes.loc["exact", "curve_median"] < recipes.loc["base", "curve_median"]
+    # the orders study: DDIM first order, DPM-Solver++(2M) second, on both grids and processes
+    orders = pd.read_csv(res / "metrics/studies/orders.csv").groupby(["sampler", "grid", "process"])["order"]
+    for (sampler, _, _), order in orders.first().items():
+        assert abs(order - {"ddim": 1, "dpmpp_2m": 2}[sampler]) < 0.2, (sampler, order)
+    # the likelihood study: the exact flow on the spiral is its data's law, the tiny network is not
+    lik = pd.read_csv(res / "metrics/studies/lik.csv").set_index(["set", "denoiser", "metric"])["value"]
+    assert abs(lik["spiral", "exact", "kl"]) < 0.01  # 8 RK4 steps
+    assert lik["mix", "learned", "kl"] > lik["mix", "exact", "kl"] > 0  # the exact model pays its start
+    assert (res / "animations/guide.gif").read_bytes()[:6] == b"GIF89a"  # a study's animation
     point = load_run(res / "runs/point/ddim.npz", 10)[0]
     np.testing.assert_allclose(point, np.full((200, 1), 2.0), rtol=0, atol=1e-9)
     assert np.load(res / "data/roll/train.npy").shape == (2000, 2)
@@ -139,34 +159,48 @@ FIGURES = {"figure", "steps_figure", "comparison_figure", "study_figure", "error
 SAMPLING = {"sample_analytic", "sample_learned", "sample_reference", "study_run"}
 DATA = {"make_data", "study_data"}
 TRAINING = {"train", "study_train"}
-EVERY_RULE = DATA | TRAINING | SAMPLING | FIGURES | {"noise_floor", "metrics_table", "network_error"}
+EVERY_RULE = (
+    DATA
+    | TRAINING
+    | SAMPLING
+    | FIGURES
+    | {"noise_floor", "metrics_table", "network_error", "study_animation"}
+)
+ANIMATION = {"figure", "study_animation"}  # the GIFs: animate, grids, registry, io
 EXPERIMENT_SAMPLING = {"sample_analytic", "sample_learned", "sample_reference"}
 # module -> the rules whose jobs run its code: a real change makes them stale
 # (and, through their outputs, the jobs downstream: DOWNSTREAM)
 LIBRARY_EDITS = {
     "__init__.py": EVERY_RULE,
     "io.py": EVERY_RULE,
-    "seeds.py": EVERY_RULE - {"metrics_table"},
+    "seeds.py": EVERY_RULE - {"metrics_table", "study_animation"},
     # the data laws: not the experiments' training, which reads train.npy (the
     # start study's networks draw their own data), nor the tables
-    "curve.py": EVERY_RULE - {"train", "metrics_table"},
-    "data.py": EVERY_RULE - {"train", "metrics_table"},
+    "curve.py": EVERY_RULE - {"train", "metrics_table", "study_animation"},
+    "data.py": EVERY_RULE - {"train", "metrics_table", "study_animation"},
     "datasets.py": DATA | SAMPLING | FIGURES | {"noise_floor"},  # not network_error: it reads test.npy
     "metrics.py": SAMPLING | FIGURES | {"noise_floor"},
     "process.py": TRAINING | SAMPLING | FIGURES | {"network_error"},
-    "grids.py": SAMPLING | FIGURES,
-    "registry.py": SAMPLING | FIGURES,
+    "grids.py": SAMPLING | FIGURES | ANIMATION,
+    "registry.py": SAMPLING | FIGURES | ANIMATION,
     "sampling.py": SAMPLING | FIGURES,  # figures draw the exact Gaussian output law; no training
     "experiment.py": EXPERIMENT_SAMPLING,
     "scores.py": EXPERIMENT_SAMPLING,
     "learn.py": TRAINING,
     "network.py": TRAINING | {"sample_learned", "study_run", "network_error"},
-    "errors.py": {"network_error"},
+    "errors.py": {"network_error", "study_run"},  # the training study's error curves
     "studies/__init__.py": {"study_train", "study_run"},
     "studies/start.py": {"study_train", "study_run"},
     "studies/memorisation.py": {"study_train", "study_run"},
+    "studies/training.py": {"study_train", "study_run"},
+    "studies/orders.py": {"study_run"},  # no networks
+    "studies/likelihood.py": {"study_train", "study_run"},
+    "likelihood.py": {"study_run"},
+    "studies/guidance.py": {"study_train", "study_run"},
+    "guidance.py": {"study_train", "study_run"},  # the ring's law; the guided laws
+    "conditional.py": {"study_train"},
     "plots.py": FIGURES,
-    "animate.py": {"figure"},
+    "animate.py": ANIMATION,
     "tables.py": {"metrics_table"},
     # read by the Snakefile alone: an edit that changes no job's params reruns nothing
     "config.py": set(),
@@ -184,7 +218,7 @@ DOWNSTREAM = {  # rule -> the rules that read its outputs
     "metrics_table": {"steps_figure", "comparison_figure", "study_figure"},
     "study_data": {"study_train", "study_run", "study_figure"},
     "study_train": {"study_run"},
-    "study_run": {"study_figure"},
+    "study_run": {"study_figure", "study_animation"},
 }
 
 

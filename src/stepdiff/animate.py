@@ -340,3 +340,23 @@ def trajectories_gif(runs: dict, name: str, t_min: float, path: str, points=None
     with atomic(path, ".gif") as tmp:  # Pillow picks the format from the suffix
         images[0].save(tmp, save_all=True, append_images=images[1:], duration=durations, loop=0)
     return len(images)
+
+
+def guidance_gif(arrays: dict, name: str, path: str) -> int:
+    """The guidance study's animation: one panel per guidance scale, the
+    exact guided run of its first sampler from the same starts (its arrays
+    ``path-g{scale}-{label}-{steps}`` and ``rows-{label}-{steps}``), the class
+    means as stars (particles coloured by the mean they end nearest), on the
+    grids of the study's ``t_min`` (its array of that name). The
+    panels are in increasing order of scale; their titles name the sampler,
+    the suptitle the scales. Returns the number of frames (``trajectories_gif``)."""
+    keys = sorted((k for k in arrays if k.startswith("path-g")), key=lambda k: float(k.split("-")[1][1:]))
+    if not keys:
+        raise ValueError(f"{name}: no guided trajectories in the study's arrays")
+    parts = [k.split("-", 2) for k in keys]  # "path", "g{scale}", "{label}-{steps}"
+    scales = [scale[1:] for _, scale, _ in parts]
+    runs = {
+        f"{scale}/{run}": (arrays[f"rows-{run}"], arrays[key]) for key, (_, scale, run) in zip(keys, parts)
+    }
+    title = f"{name}: guidance scale g = {', '.join(scales)} (left to right)"
+    return trajectories_gif(runs, title, float(arrays["t_min"][0]), path, points=arrays["means"])

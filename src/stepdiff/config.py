@@ -63,7 +63,7 @@ def output_names(config: dict) -> dict[str, str]:
     study's figure, data and models are its name."""
     names: dict[str, str] = {}
     sections = [(e, "experiments") for e in config["experiments"]]
-    sections += [(n, s) for s in ("comparisons", "starts", "memorisation") for n in config.get(s, {})]
+    sections += [(n, s) for s in ("comparisons", *studies.SECTIONS) for n in config.get(s, {})]
     for name, section in sections:
         own = [name, f"{name}_steps", f"{name}_error"] if section == "experiments" else [name]
         for out in own:
@@ -99,13 +99,7 @@ def check_config(config: dict) -> None:
     for name, exp in config["experiments"].items():
         key = f"experiments.{name}"
         section = exp["data"]
-        if section["kind"] == "point_masses":
-            dims = {len(p) for p in section["points"]}
-            if len(dims) != 1:
-                raise ConfigError(f"{key}.data.points: all points need the same dimension")
-            weights, points = len(section.get("weights", section["points"])), len(section["points"])
-            if weights != points:
-                raise ConfigError(f"{key}.data.weights: {weights} weights for {points} points")
+        check_data(section, f"{key}.data")
         if ("sigma" in exp) == ("source" in exp):
             raise ConfigError(f"{key}: give either sigma (a diffusion) or source (a flow), not both")
         check_samplers(exp, key, process_kind(exp))
@@ -133,6 +127,26 @@ def check_config(config: dict) -> None:
             )
         if is_learned(exp):
             check_trained_range(exp, key)
+            if exp["model"].get("target") == "eps" and process_kind(exp) == "flow":
+                raise ConfigError(
+                    f"{key}.model.target: eps divides by alpha_t, which a flow's start t = 1 sets to 0; "
+                    "use x0, v or x0_raw"
+                )
+
+
+def check_data(section: dict, key: str) -> None:
+    """What the schema cannot check of a ``data`` section: a mixture's points
+    (or means) share one dimension, and it has one weight (and std) each."""
+    field = {"point_masses": "points", "gaussian_mixture": "means"}.get(section["kind"])
+    if field is None:
+        return
+    points = section[field]
+    if len({len(p) for p in points}) != 1:
+        raise ConfigError(f"{key}.{field}: all {field} need the same dimension")
+    for each in ("weights", "stds"):
+        values = section.get(each)
+        if isinstance(values, list) and len(values) != len(points):
+            raise ConfigError(f"{key}.{each}: {len(values)} {each} for {len(points)} {field}")
 
 
 def check_samplers(spec: dict, key: str, process: str) -> None:
@@ -181,11 +195,16 @@ def final_runs(exp: dict, uniform_only: bool = False, max_steps=None) -> list[tu
 
 def reference_runs(exp: dict) -> list[tuple[str, int]]:
     """The runs sampled again with the exact denoiser: each sampler at its
-    largest step count up to ``reference.max_steps`` (the exact denoiser of
-    the Swiss roll is a 1000-component mixture: 9 CPU-s per 1000 steps)."""
+    largest step count up to ``reference.max_steps``, or (``reference.runs:
+    all``) at each of its step counts up to it; the exact denoiser of the
+    Swiss roll costs about 1 CPU-s per 1000 samples and 50 steps."""
     if not has_reference(exp):
         return []
-    return final_runs(exp, max_steps=exp.get("reference", {}).get("max_steps"))
+    reference = exp.get("reference", {})
+    max_steps = reference.get("max_steps")
+    if reference.get("runs") == "all":
+        return [(label, n) for label, n in sampler_runs(exp) if not max_steps or n <= max_steps]
+    return final_runs(exp, max_steps=max_steps)
 
 
 def reference_size(exp: dict) -> int:

@@ -160,6 +160,7 @@ class Spiral(OnCurve):
 KINDS = {
     "gaussian": lambda d: gaussian(d["mean"], d["std"]),
     "point_masses": lambda d: point_masses(d["points"], d.get("weights")),
+    "gaussian_mixture": lambda d: GaussianMixture(d["means"], d["stds"], d.get("weights", 1.0)),
     "swiss_roll": lambda d: SwissRoll(scale=d["scale"], noise=d["noise"]),
     "spiral": lambda d: Spiral(turns=d["turns"], noise=d["noise"]),
 }

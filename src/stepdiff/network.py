@@ -41,15 +41,33 @@ def widths(arch: dict) -> list[int]:
     return [features] + [arch["hidden"]] * arch["layers"] + [arch["dim"]]
 
 
-def shapes(arch: dict) -> dict[str, tuple[int, ...]]:
-    """The state_dict of ``learn.Denoiser``: array name -> shape. The MLP is
-    ``net``, a torch ``Sequential`` of ``Linear`` layers with a ``ReLU`` between
-    each two (so the linear layers are ``net.0``, ``net.2``, ...)."""
-    w = widths(arch)
+def shapes(arch: dict, w: list[int] | None = None) -> dict[str, tuple[int, ...]]:
+    """The state_dict of ``learn.Denoiser``: array name -> shape (for the layer
+    widths ``w``, ``widths(arch)`` by default). The MLP is ``net``, a torch
+    ``Sequential`` of ``Linear`` layers with a ``ReLU`` between each two (so
+    the linear layers are ``net.0``, ``net.2``, ...)."""
+    w = widths(arch) if w is None else w
     out = {"freqs": (arch["n_freqs"],)}
     for i, (a, b) in enumerate(zip(w[:-1], w[1:])):
         out[f"net.{2 * i}.weight"], out[f"net.{2 * i}.bias"] = (b, a), (b,)
     return out
+
+
+# The conditional network of the guidance study (``conditional.ConditionalDenoiser``,
+# read by ``guidance.ConditionalNet``): the same MLP with a label embedding in its input.
+CONDITIONAL_ARCH = ("dim", "hidden", "layers", "n_freqs", "octaves", "classes", "embed")
+
+
+def conditional_widths(arch: dict) -> list[int]:
+    """The MLP's widths: ``widths``, with the label's embedding in the input."""
+    first, *rest = widths(arch)
+    return [first + arch["embed"], *rest]
+
+
+def conditional_shapes(arch: dict) -> dict[str, tuple[int, ...]]:
+    """The state_dict of ``conditional.ConditionalDenoiser``: ``shapes``, with
+    the label's embedding (the last label is the null label)."""
+    return {**shapes(arch, conditional_widths(arch)), "embed.weight": (arch["classes"] + 1, arch["embed"])}
 
 
 def scalings(process, sigma_data: float, t, xp, target: str = "x0"):

@@ -84,11 +84,13 @@ def reach(path: Path) -> tuple[frozenset[Path], frozenset[str]]:
     return frozenset(modules), frozenset(third_party)
 
 
-def function_reach(path: Path, function: str) -> frozenset[Path]:
-    """The stepdiff modules that one function of a module runs: those whose
-    imported names its body (and the module's functions it calls) uses, its
-    own imports, and what they reach in turn. A study job runs one function of
-    its study module; what the module's other functions import is not its code."""
+def function_reach(path: Path, function) -> frozenset[Path]:
+    """The stepdiff modules that one function of a module runs (or several:
+    a tuple of names, those the module defines): those whose imported names
+    its body (and the module's functions it calls) uses, its own imports, and
+    what they reach in turn. A study job runs one function of its study
+    module (and the module's optional hooks); what the module's other
+    functions import is not its code."""
     path = Path(path).resolve()
     tree = ast.parse(path.read_text())
     imported: dict[str, str] = {}  # a module-level name -> the dotted name it was imported as
@@ -99,7 +101,8 @@ def function_reach(path: Path, function: str) -> frozenset[Path]:
         elif isinstance(node, ast.Import):
             imported.update({a.asname or a.name.split(".")[0]: a.name for a in node.names})
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    names, todo, seen = set(), [function], set()
+    wanted = (function,) if isinstance(function, str) else tuple(function)
+    names, todo, seen = set(), [f for f in wanted if f in functions], set()
     while todo:
         current = todo.pop()
         if current in seen:

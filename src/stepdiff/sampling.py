@@ -306,29 +306,31 @@ class _ProbeNoise:
         return z
 
 
-def gaussian_law(mean, std, process, label, steps, t_min=KARRAS_T_MIN):
-    """Exact mean and std of any sampler's output on 1-D data ``N(mean, std^2)``,
-    from the source ``N(0, process.scale^2)``.
+def affine_law(denoiser, process, label: str, steps: int, t_min=KARRAS_T_MIN, start=None):
+    """Exact (mean, std) of a sampler's output when the 1-D ``denoiser`` is
+    affine in ``x``, from ``start`` = (mean, std) (default the source ``N(0,
+    process.scale^2)``).
 
-    With a Gaussian denoiser every step is affine in ``x`` and in the noise,
-    so the output is ``alpha x1 + beta + sum_k c_k z_k``: one batched run of
-    the sampler itself reads the coefficients off probe rows (``x1 = 0`` and
-    ``1`` without noise, then a unit draw at step ``k`` in row ``k + 2``).
+    Every step is then affine in ``x`` and in the noise, so the output is
+    ``alpha x1 + beta + sum_k c_k z_k``: one batched run of the sampler
+    itself reads the coefficients off probe rows (``x1 = 0`` and ``1``
+    without noise, then a unit draw at step ``k`` in row ``k + 2``).
     """
     name, grid = parse_label(label)
     probe = np.zeros((steps + 2, 1))
     probe[1] = 1.0
-    out = sample(
-        exact_denoiser(process, gaussian(mean, std)),
-        process,
-        probe,
-        time_grid(steps, grid, t_min),
-        sampler(name),
-        _ProbeNoise(),
-    )[:, 0]
+    out = sample(denoiser, process, probe, time_grid(steps, grid, t_min), sampler(name), _ProbeNoise())[:, 0]
     beta, alpha = out[0], out[1] - out[0]
-    var = (alpha * process.scale) ** 2 + np.sum((out[2:] - beta) ** 2)
-    return float(beta), float(np.sqrt(var))
+    m1, q1 = (0.0, process.scale) if start is None else start
+    var = (alpha * q1) ** 2 + np.sum((out[2:] - beta) ** 2)
+    return float(beta + alpha * m1), float(np.sqrt(var))
+
+
+def gaussian_law(mean, std, process, label, steps, t_min=KARRAS_T_MIN):
+    """Exact mean and std of any sampler's output on 1-D data ``N(mean, std^2)``,
+    from the source ``N(0, process.scale^2)`` (:func:`affine_law` with the
+    data's exact denoiser, which is affine)."""
+    return affine_law(exact_denoiser(process, gaussian(mean, std)), process, label, steps, t_min)
 
 
 # An oracle that shares no code with the steps nor with ``gaussian_law``: on

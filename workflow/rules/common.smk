@@ -36,6 +36,11 @@ STUDY_DATA = [n for n, section in STUDY_SECTION.items() if studies.module(sectio
 STUDY_MODELS = [
     n for n, section in STUDY_SECTION.items() if "model" in config[section][n]
 ]
+STUDY_ANIMATED = [
+    n
+    for n, section in STUDY_SECTION.items()
+    if getattr(studies.module(section), "ANIMATED", False)
+]
 LEARNED = [e for e in EXP if is_learned(EXP[e])]
 ANALYTIC = [e for e in EXP if e not in LEARNED]
 # learned experiments with an exact denoiser: references, and the error figure
@@ -125,6 +130,7 @@ def all_targets():
     targets += [f"results/figures/{e}_error.jpg" for e in REFERENCED]
     targets += [f"results/figures/{c}.jpg" for c in COMPARISONS]
     targets += [f"results/figures/{s}.jpg" for s in STUDY_SECTION]
+    targets += [f"results/animations/{s}.gif" for s in STUDY_ANIMATED]
     return targets
 
 

@@ -50,7 +50,7 @@ rule study_train:
         spec=study_settings("train"),
         section=study_section,
         threads=torch_threads,
-        code=study_code("study_train.py", "networks"),
+        code=study_code("study_train.py", ("networks", "fit_each")),
     script:
         "../scripts/study_train.py"
 
@@ -74,7 +74,7 @@ rule study_run:
     params:
         spec=study_settings("run"),
         section=study_section,
-        code=study_code("study_run.py", "run"),
+        code=study_code("study_run.py", ("run", "load_network")),
     script:
         "../scripts/study_run.py"
 
@@ -106,3 +106,32 @@ rule study_figure:
         code=code("study_figure.py"),
     script:
         "../scripts/study_figure.py"
+
+
+rule study_animation:
+    """A study's animation (animate.<kind>_gif), from its arrays only."""
+    input:
+        "results/runs/{study}.npz",
+    output:
+        report(
+            "results/animations/{study}.gif",
+            caption="../report/study_animation.rst",
+            category="Animations",
+            subcategory="studies",
+        ),
+    log:
+        "results/logs/study_animation/{study}.log",
+    benchmark:
+        "results/benchmarks/study_animation/{study}.tsv"
+    wildcard_constraints:
+        study=alternatives(STUDY_ANIMATED),
+    conda:
+        "../../envs/numpy.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        kind=study_kind,
+        code=code("study_animation.py"),
+    script:
+        "../scripts/study_animation.py"

@@ -13,11 +13,15 @@ A study module says
 * ``check(spec, key, config)``: what the schema cannot check, each error
   naming its key;
 * what it trains: ``networks(params, name, inputs)``, a list of ``(key,
-  exp, x0)`` for ``learn.fit_each`` (only when the section has a ``model``);
+  exp, x0)`` for ``learn.fit_each`` (only when the section has a ``model``;
+  a study whose networks are not ``learn.Denoiser`` defines its own
+  ``fit_each`` and ``load_network``, which the jobs call instead);
 * what it runs and tabulates: ``run(params, name, inputs, networks)``, its
   table rows (``COLUMNS``) and named arrays;
 * ``figure_experiments(spec)``: the experiments whose metrics tables its
-  figure reads beside its own table; the figure is ``plots.<kind>_figure``.
+  figure reads beside its own table; the figure is ``plots.<kind>_figure``;
+  with ``ANIMATED = True``, ``animate.<kind>_gif`` draws an animation from
+  its arrays.
 
 ``SECTIONS`` maps a config section to its module's name. The workflow finds
 the module by name (``module``), so each job's code fingerprint reaches the
@@ -28,7 +32,14 @@ from __future__ import annotations
 
 import importlib
 
-SECTIONS = {"starts": "start", "memorisation": "memorisation"}
+SECTIONS = {
+    "starts": "start",
+    "memorisation": "memorisation",
+    "training": "training",
+    "orders": "orders",
+    "likelihood": "likelihood",
+    "guidance": "guidance",
+}
 
 
 def module(section: str):

@@ -1,0 +1,147 @@
+"""A conditional denoiser for classifier-free guidance (docs/theory.md section 15), in torch.
+
+``D(x, t, c) = c_skip x + c_out F([features(x, t), embed(c)])``: the project's
+preconditioning and input features (``network.scalings``, ``network.features``)
+and a learnable embedding of ``classes + 1`` labels, the last the null label.
+Training replaces a point's label by the null label with probability
+``p_null``, so one network learns both ``D(x, t | c)`` and ``D(x, t)``
+(Ho and Salimans 2022). Its forward pass without torch, for the sampling
+jobs, is ``guidance.ConditionalNet``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import network
+from .seeds import int_seed
+
+
+class ConditionalDenoiser(nn.Module):
+    """``D(x, t, labels)``; label ``classes`` is the null label (unconditional)."""
+
+    def __init__(self, dim, hidden, layers, n_freqs, octaves, classes, embed, process, sigma_data):
+        super().__init__()
+        self.arch = dict(
+            zip(network.CONDITIONAL_ARCH, (dim, hidden, layers, n_freqs, octaves, classes, embed))
+        )
+        self.octaves = torch.from_numpy(network.octave_freqs(octaves))  # a constant, not a weight
+        self.process, self.sigma_data = process, float(sigma_data)
+        self.register_buffer("freqs", 2.0 ** torch.arange(n_freqs, dtype=torch.float32))
+        self.embed = nn.Embedding(classes + 1, embed)
+        widths = network.conditional_widths(self.arch)
+        mods = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            mods += [nn.Linear(a, b), nn.ReLU()]
+        self.net = nn.Sequential(*mods[:-1])
+
+    def scalings(self, t):
+        return network.scalings(self.process, self.sigma_data, t, torch)
+
+    def forward(self, x, t, labels):
+        """``x``: (n, dim); ``t``: (n, 1) times in (0, 1]; ``labels``: (n,) integers."""
+        c_skip, c_out, c_in, c_noise = self.scalings(t)
+        h = torch.cat(
+            [network.features(x, c_in, c_noise, self.freqs, torch, self.octaves), self.embed(labels)], dim=1
+        )
+        return c_skip * x + c_out * self.net(h)
+
+
+def train(
+    x0,
+    labels,
+    classes,
+    process,
+    *,
+    hidden,
+    layers,
+    n_freqs,
+    embed,
+    steps,
+    octaves=0,
+    batch_size,
+    lr,
+    t_min,
+    p_null,
+    seed,
+    ema=0.0,
+    log=print,
+    log_every=500,
+):
+    """Fit :class:`ConditionalDenoiser` to labelled data ``(x0, labels)`` as
+    ``learn.train`` fits the unconditional one (levels log-uniform between
+    ``t_min`` and the process's ``t_max``, loss weighted by ``1 / c_out^2``),
+    with each label replaced by the null label with probability ``p_null``.
+    The returned weights are the exponential average of the steps' (decay
+    ``ema``; 0 keeps the last): guidance multiplies the network's errors by up
+    to ``2g - 1``, and averaging removes the part that is gradient noise.
+    Returns (model, losses per step)."""
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    data = np.asarray(x0, dtype=np.float64)
+    n, dim = data.shape
+    model = ConditionalDenoiser(
+        dim, hidden, layers, n_freqs, octaves, classes, embed, process, float(data.std())
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    level = [math.log(s / a) for a, s in (process.path(t_min), process.path(process.t_max()))]
+    average = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    losses = np.empty(steps)
+    for step in range(steps):
+        pick = rng.integers(n, size=batch_size)
+        x, c = data[pick], np.where(rng.random(batch_size) < p_null, classes, labels[pick])
+        t = process.t_of_level(np.exp(rng.uniform(level[0], level[1], (batch_size, 1))))
+        xt = process.couple(x, process.source(batch_size, dim, rng), t)
+        x, xt, t = (torch.as_tensor(a, dtype=torch.float32) for a in (x, xt, t))
+        pred = model(xt, t, torch.as_tensor(c))
+        loss = (((pred - x) / model.scalings(t)[1]) ** 2).sum(1).mean()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss is {loss.item()} at step {step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            for k, v in model.state_dict().items():
+                average[k].lerp_(v, 1 - ema)
+        losses[step] = loss.item()
+        if step % log_every == 0 or step == steps - 1:
+            log(f"step {step + 1}/{steps} loss {losses[max(0, step - log_every + 1) : step + 1].mean():.4f}")
+    model.load_state_dict(average)
+    return model, losses
+
+
+def save(model: ConditionalDenoiser, path, config: dict) -> None:
+    """The weights and metadata in ``network.write``'s file layout (read by ``guidance.ConditionalNet``)."""
+    state = {name: a.detach().cpu().numpy() for name, a in model.state_dict().items()}
+    network.write(path, state, model.arch, model.process, model.sigma_data, config)
+
+
+def fit_each(runs, name: str, out, log=print):
+    """A guidance study's networks: for each ``(key, spec, (x0, labels))``,
+    train the spec's ``model`` section with the study's torch seed and save
+    ``{out}/{key}/denoiser.npz`` (the study's counterpart of ``learn.fit_each``),
+    trained down to the study's ``t_min``, where its grids stop."""
+    from .process import Diffusion
+
+    for key, spec, (x0, labels) in runs:
+        hyper = {k: v for k, v in spec["model"].items() if k not in ("n_train", "device")}
+        model, losses = train(
+            x0,
+            labels,
+            spec["ring"]["classes"],
+            Diffusion(float(spec["sigma"])),
+            t_min=spec["t_min"],
+            seed=int_seed(spec["seed"], name, "train"),
+            log=log,
+            **hyper,
+        )
+        os.makedirs(f"{out}/{key}", exist_ok=True)
+        save(model, f"{out}/{key}/denoiser.npz", spec)
+        log(f"{key}: final loss {losses[-50:].mean():.4f}")

@@ -1,0 +1,223 @@
+"""The guidance study (docs/theory.md section 15): classifier-free guidance
+does not sample the tilted law ``p(x | c)^g p(x)^(1 - g)``, and by how much.
+
+Two parts, one table (``part``):
+
+* ``gaussian``: the 1-D labelled Gaussian, in closed form: for each guidance
+  scale, the tilted law, the guided ODE and SDE limits, and each sampler's
+  exact output law (``gaussian_table``); no sampling.
+* ``ring``: a ring of Gaussian classes, conditioned on one class: at each
+  scale, the guided sampler with the exact denoisers and (with a ``model``
+  section) with the study's conditional network, from the same starts and
+  noise, against a draw of the tilted law from a fine grid: energy distance,
+  the share of samples in the class's angular sector and the spread within
+  it; and the network's samples against the exact ones (``energy_to_exact``:
+  an unbiased estimate of the energy distance between their laws, with a
+  paired error).
+
+The network is not ``learn``'s: ``fit_each`` trains it (``conditional``) and
+``load_network`` reads it (``guidance.ConditionalNet``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import guidance, process, sampling
+from ..grids import KARRAS_T_MIN
+from ..registry import SAMPLERS, ConfigError, parse_label, sampler_runs
+from ..seeds import canonical_key, rng_for
+
+COLUMNS = ("part", "scale", "sampler", "grid", "steps", "denoiser", "n", "metric", "value", "se")
+TRAJECTORIES = 500  # particles kept along each exact run of the first sampler (the animation)
+KEYS = {
+    "train": ("model", "ring", "seed", "sigma", "t_min"),
+    "run": ("gaussian", "grid_cells", "n_samples", "ring", "samplers", "scales", "seed", "sigma", "t_min"),
+    "figure": (),
+}
+DERIVED: dict = {}
+DATA = ()  # no data job: the training set is drawn by the train job, from the ring's law
+ANIMATED = True  # animate.guidance_gif
+
+
+def figure_experiments(spec: dict) -> list[str]:
+    return []
+
+
+def check(spec: dict, key: str, config: dict) -> None:
+    from ..grids import last_time
+
+    for where, runs in (
+        ("samplers", sampler_runs(spec)),
+        ("gaussian.samplers", sampler_runs(spec["gaussian"])),
+    ):
+        for label, steps in runs:
+            try:
+                sampler, grid = parse_label(label)
+            except ConfigError as error:
+                raise ConfigError(f"{key}.{where}: {error}") from None
+            if "diffusion" not in SAMPLERS[sampler].processes:
+                raise ConfigError(f"{key}.{where}: {sampler} is not a diffusion sampler")
+            if (
+                where == "samplers"
+                and "model" in spec
+                and last_time(steps, grid, spec["t_min"]) < spec["t_min"] * (1 - 1e-9)
+            ):
+                raise ConfigError(f"{key}.{where}: {label} at {steps} steps queries the network below t_min")
+    for where, scales in (("scales", spec["scales"]), ("gaussian.scales", spec["gaussian"]["scales"])):
+        if min(scales) < 0:
+            raise ConfigError(
+                f"{key}.{where}: guidance scales must be >= 0 (the tilted law needs it), got {scales}"
+            )
+    if not 0 <= spec["ring"]["label"] < spec["ring"]["classes"]:
+        raise ConfigError(f"{key}.ring.label: a class in [0, {spec['ring']['classes'] - 1}]")
+
+
+def ring_of(spec: dict) -> guidance.Ring:
+    r = spec["ring"]
+    return guidance.Ring(int(r["classes"]), float(r["radius"]), float(r["std"]))
+
+
+def networks(params: dict, name: str, inputs: dict) -> list:
+    """One conditional network on a labelled draw of the ring (``model.n_train`` points)."""
+    if "model" not in params:
+        return []
+    x0, labels = ring_of(params).sample(params["model"]["n_train"], rng_for(params["seed"], name, "train"))
+    return [("conditional", params, (x0, labels))]
+
+
+def fit_each(runs, name: str, out, log=print):
+    """The train job (``learn.fit_each``'s counterpart): ``conditional.fit_each``."""
+    from ..conditional import fit_each as fit
+
+    fit(runs, name, out, log)
+
+
+def load_network(path) -> guidance.ConditionalNet:
+    """The run job's view of a saved network (``network.load``'s counterpart)."""
+    return guidance.ConditionalNet(path)
+
+
+GAUSSIAN_LAWS = ("tilted", "ode", "sde")  # the table's closed-form rows beside the samplers'
+
+
+def gaussian_table(
+    model: guidance.LabelledGaussian, sigma: float, scales, runs, t_min=KARRAS_T_MIN
+) -> list[dict]:
+    """For each guidance scale: the tilted law, the guided ODE and SDE limits
+    and each sampler run ``(label, steps)`` of ``runs`` (the diffusion from
+    ``N(0, sigma^2)``), as rows ``(scale, law, steps, mean, std, mean_gap,
+    std_gap)``; the gaps are to the tilted law."""
+    proc, rows = process.Diffusion(float(sigma)), []
+    for g in scales:
+        tilted = model.tilted(g)
+        laws = [
+            ("tilted", 0, tilted),
+            ("ode", 0, model.ode_law(g, sigma)),
+            ("sde", 0, model.sde_law(g, sigma)),
+        ]
+        denoiser = model.guided_denoiser(proc, g)
+        laws += [
+            (label, steps, sampling.affine_law(denoiser, proc, label, steps, t_min)) for label, steps in runs
+        ]
+        for law, steps, (mean, std) in laws:
+            gaps = dict(mean_gap=mean - tilted[0], std_gap=std - tilted[1])
+            rows.append(dict(scale=g, law=law, steps=steps, mean=mean, std=std, **gaps))
+    return rows
+
+
+def gaussian_rows(spec: dict) -> list[dict]:
+    """The closed-form part: ``gaussian_table`` as rows of ``COLUMNS``
+    (``sampler`` is ``tilted``, ``ode`` or ``sde`` for the closed-form laws)."""
+    g = spec["gaussian"]
+    model = guidance.LabelledGaussian(float(g["label"]), float(g["std"]), float(g["label_std"]))
+    table = gaussian_table(model, float(spec["sigma"]), g["scales"], sampler_runs(g), spec["t_min"])
+    rows = []
+    for r in table:
+        closed = r["law"] in GAUSSIAN_LAWS
+        sampler, grid = (r["law"], "none") if closed else parse_label(r["law"])
+        head = ("gaussian", r["scale"], sampler, grid, r["steps"], "exact", 0)
+        for metric in ("mean", "std", "mean_gap", "std_gap"):
+            rows.append(dict(zip(COLUMNS, (*head, metric, r[metric], 0.0))))
+    return rows
+
+
+def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dict], dict]:
+    """Both parts: rows of ``COLUMNS`` and the arrays the figure draws
+    (``{denoiser}-g{scale}-{label}-{steps}`` samples, ``tilted-g{scale}`` the
+    tilted draw, ``mass-g{scale}`` its grid, ``path-g{scale}-{label}-{steps}``
+    the first sampler's exact trajectories). ``networks``: ``{"conditional":
+    guidance.ConditionalNet}`` or empty. Every scale and both denoisers of one
+    sampler run start from one draw; a run's noise is keyed by its scale, so
+    the exact and learned runs at one scale share it."""
+    from ..metrics import energy_distance_se, energy_gap, quantile_se, self_distances
+
+    spec, ring, k = params, ring_of(params), int(params["ring"]["label"])
+    proc, n, t_min = process.Diffusion(float(spec["sigma"])), spec["n_samples"], spec["t_min"]
+    net = networks.get("conditional")
+    rows = gaussian_rows(spec)
+    arrays = {"means": ring.means, "label": np.array([k]), "t_min": np.array([t_min])}
+
+    def add(g, run, denoiser, values):
+        for metric, (value, se) in values.items():
+            rows.append(dict(zip(COLUMNS, ("ring", g, *run, denoiser, n, metric, value, se))))
+
+    def pairs(stats):
+        return {m: (stats[m], stats[f"{m}_se"]) for m in ("sector", "spread")}
+
+    d_cond, d_uncond = ring.denoisers(proc, k)
+    for g in spec["scales"]:
+        key = canonical_key(g)
+        grid = guidance.tilted_grid(ring, k, g, spec["grid_cells"])
+        tilted = grid.sample(n, rng_for(spec["seed"], name, "tilted", g))
+        tilted_self = self_distances(tilted)
+        floor = grid.sample(n, rng_for(spec["seed"], name, "floor", g))
+        exact_stats = guidance.sector_stats(ring, grid.centres, k, grid.mass)  # integrals on the grid
+        floor_energy = energy_distance_se(floor, tilted, tilted_self)
+        add(g, ("tilted", "none", 0), "tilted", {"energy": floor_energy, **pairs(exact_stats)})
+        arrays[f"tilted-g{key}"], arrays[f"mass-g{key}"] = tilted, grid.mass.astype(np.float32)
+        arrays["edges"] = grid.edges
+        for i, (label, steps) in enumerate(sampler_runs(spec)):
+            sampler, grid_kind = parse_label(label)
+            ts = sampling.time_grid(steps, grid_kind, t_min)
+            method = sampling.sampler(sampler)
+            x1 = proc.source(n, 2, rng_for(spec["seed"], name, "start", label, steps))
+            keep = sampling.recorded_rows(proc, ts)
+            noise = rng_for(spec["seed"], name, "noise", label, steps, g)
+            d_g = guidance.guided(d_cond, d_uncond, g)
+            out = sampling.sample(d_g, proc, x1, ts, method, noise, TRAJECTORIES if i == 0 else 0, keep)
+            exact, path = out if i == 0 else (out, None)
+            run_key = (sampler, grid_kind, steps)
+            add(
+                g,
+                run_key,
+                "exact",
+                {
+                    "energy": energy_distance_se(exact, tilted, tilted_self),
+                    **pairs(guidance.sector_stats(ring, exact, k)),
+                },
+            )
+            arrays[f"exact-g{key}-{label}-{steps}"] = exact
+            if path is not None:
+                arrays[f"path-g{key}-{label}-{steps}"], arrays[f"rows-{label}-{steps}"] = path, keep
+            if net is None:
+                continue
+            learned = sampling.sample(
+                net.guided(k, g), proc, x1, ts, method, rng_for(spec["seed"], name, "noise", label, steps, g)
+            )
+            x_ref = proc.source(n, 2, rng_for(spec["seed"], name, "reference", label, steps))
+            ref_noise = rng_for(spec["seed"], name, "reference-noise", label, steps, g)
+            reference = sampling.sample(d_g, proc, x_ref, ts, method, ref_noise)
+            add(
+                g,
+                run_key,
+                "learned",
+                {
+                    "energy": energy_distance_se(learned, tilted, tilted_self),
+                    **pairs(guidance.sector_stats(ring, learned, k)),
+                    "energy_to_exact": energy_gap(learned, exact, reference),
+                    "paired_dist": quantile_se(np.linalg.norm(learned - exact, axis=1), 0.5),
+                },
+            )
+            arrays[f"learned-g{key}-{label}-{steps}"] = learned
+    return rows, arrays

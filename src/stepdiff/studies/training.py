@@ -1,0 +1,145 @@
+"""The training study (docs/theory.md section 17): what closes the network's gap.
+
+From one base recipe (its ``model`` section), each variant changes one or
+more model keys (``variants``: the prediction target, the input's Fourier
+octaves, width, depth, an average of the weights, the number of steps). Every
+network trains on one draw of data on a curve with the study's torch seed,
+and samples from the same starts with the study's sampler; each is scored by
+its distance to the curve (median, 99th percentile, fraction beyond
+``curve_threshold``), by the energy distance to held-out data, by its error
+against the exact denoiser at each noise level (``errors.error_curve``,
+paired: the same ``x_t`` for every variant), and by what its training cost
+(CPU-seconds, measured: not bit for bit). The exact denoiser's run is the
+floor (``variant = exact``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import errors, process, sampling
+from ..data import from_config, on_curve
+from ..grids import last_time
+from ..registry import SAMPLERS, ConfigError, parse_label
+from ..seeds import rng_for
+
+BASE, EXACT = "base", "exact"  # the base recipe's row, the exact denoiser's row
+CHANGED = ("target", "octaves", "hidden", "layers", "ema", "steps", "batch_size")  # the table's model columns
+COLUMNS = (
+    "variant",
+    "change",
+    *CHANGED,
+    "train_cpu_s",
+    "final_loss",
+    "nfe",
+    "n",
+    "curve_median",
+    "curve_median_se",
+    "curve_p99",
+    "curve_p99_se",
+    "curve_far",
+    "curve_far_se",
+    "energy",
+    "energy_se",
+    "error_small",
+    "error_small_se",
+)
+KEYS = {
+    "data": ("data", "n_samples", "seed"),
+    "train": ("model", "variants", "seed", "sigma"),
+    "run": ("data", "model", "variants", "sampler", "steps", "n_samples", "curve_threshold", "seed", "sigma"),
+    "figure": ("sampler", "steps", "curve_threshold"),
+}
+DERIVED: dict = {}
+DATA = ("train", "test")  # an experiment's data sets: data.n training points, n_samples held out
+
+
+def figure_experiments(spec: dict) -> list[str]:
+    return []
+
+
+def recipes(spec: dict) -> dict[str, dict]:
+    """``{variant: model section}``: the base recipe, then each variant's
+    changes on top of it."""
+    return {BASE: spec["model"], **{k: {**spec["model"], **v} for k, v in spec["variants"].items()}}
+
+
+def change(spec: dict, variant: str) -> str:
+    """What a variant changes, as ``key=value`` pairs (``-`` for the base)."""
+    return ", ".join(f"{k}={v}" for k, v in spec["variants"].get(variant, {}).items()) or "-"
+
+
+def check(spec: dict, key: str, config: dict) -> None:
+    if not on_curve(from_config(spec["data"])):
+        raise ConfigError(f"{key}.data: data on a curve (swiss_roll, or spiral with noise 0) is needed")
+    taken = {BASE, EXACT} & set(spec["variants"])
+    if taken:
+        raise ConfigError(f"{key}.variants: {sorted(taken)} name the base recipe and the exact denoiser")
+    try:
+        sampler, grid = parse_label(spec["sampler"])
+    except ConfigError as error:
+        raise ConfigError(f"{key}.sampler: {error}") from None
+    if "diffusion" not in SAMPLERS[sampler].processes or SAMPLERS[sampler].stochastic:
+        raise ConfigError(f"{key}.sampler: {sampler} is not a deterministic diffusion sampler")
+    t_min = spec["model"]["t_min"]
+    last = last_time(spec["steps"], grid, t_min)
+    if last < t_min * (1 - 1e-9):
+        raise ConfigError(
+            f"{key}.steps: {spec['sampler']} with {spec['steps']} steps queries the networks "
+            f"at t = {last:.3g}, below the trained range (model.t_min = {t_min:g}); use the karras grid"
+        )
+
+
+def networks(params: dict, name: str, inputs: dict) -> list:
+    """One network per recipe, all on the study's training set with its torch seed."""
+    return [
+        (variant, {"model": model, "seed": params["seed"], "sigma": params["sigma"]}, inputs["train"])
+        for variant, model in recipes(params).items()
+    ]
+
+
+def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dict], dict]:
+    """Every recipe's run and error curve, and the exact denoiser's: rows of
+    ``COLUMNS`` (``error_small``: the error at the smallest trained level),
+    the samples (``{variant}``) and the error curves (``error-{variant}``:
+    level, mean squared error, its standard error; ``error-exact``: the
+    task's own, ``E ||D_exact - x0||^2``)."""
+    from ..metrics import curve_scores, energy_distance_se  # scipy: not for the Snakefile
+
+    spec, test = params, inputs["test"]
+    dist, proc = from_config(spec["data"]), process.Diffusion(float(spec["sigma"]))
+    exact, t_min, n = process.exact_denoiser(proc, dist), spec["model"]["t_min"], spec["n_samples"]
+    label, steps = spec["sampler"], spec["steps"]
+    x1 = proc.source(n, dist.dim, rng_for(spec["seed"], name, "start"))
+    nfe = sampling.count_nfe(proc, label, steps, t_min)
+    rows, arrays = [], {}
+    models = recipes(spec)
+    for variant, denoiser in (*((v, networks[v]) for v in models), (EXACT, exact)):
+        x = sampling.run(denoiser, proc, label, steps, x1, t_min=t_min)
+        arrays[variant] = x
+        energy, energy_se = energy_distance_se(x, test)
+        model = {"target": "x0", "octaves": 0, "ema": 0.0, **models[variant]} if variant in models else {}
+        fit = getattr(denoiser, "fit", {})
+        row = {
+            "variant": variant,
+            "change": change(spec, variant) if variant != EXACT else "exact denoiser",
+            **{k: model.get(k) for k in CHANGED},
+            "train_cpu_s": fit.get("cpu_s"),
+            "final_loss": fit.get("final_loss"),
+            "nfe": nfe,
+            "n": n,
+            **curve_scores(dist.distance(x), spec["curve_threshold"]),
+            "energy": energy,
+            "energy_se": energy_se,
+        }
+        if variant != EXACT:  # the same x_t for every network: paired differences
+            curve = errors.error_curve(
+                denoiser, exact, proc, test, rng_for(spec["seed"], name, "error"), t_min
+            )
+            arrays[f"error-{variant}"] = np.array(
+                [[r["level"], r["network_mse"], r["network_mse_se"]] for r in curve]
+            )
+            row["error_small"], row["error_small_se"] = curve[0]["network_mse"], curve[0]["network_mse_se"]
+            arrays["error-exact"] = np.array([[r["level"], r["exact_mse"], r["exact_mse_se"]] for r in curve])
+        rows.append(row)
+    return rows, arrays

@@ -7,9 +7,13 @@ TIERS = [
     # leaves: pure helpers, the processes, the curve's quadrature, the studies' index
     ["grids", "seeds", "io", "curve", "process", "provenance", "tables", "errors", "studies/__init__"],
     ["registry", "data", "network"],  # names; data laws; the network in numpy
-    # drawing data sets; samplers; training; log q; guided laws; the conditional network
-    ["datasets", "sampling", "learn", "likelihood", "guidance", "conditional"],
-    ["metrics", "experiment"],  # distances and floors; an experiment's runs
+    # drawing data sets; samplers; training; log q; guided laws
+    ["datasets", "sampling", "learn", "likelihood", "guidance"],
+    [
+        "metrics",
+        "experiment",
+        "conditional",
+    ],  # distances and floors; an experiment's runs; the conditional network
     [
         "scores",
         "studies/start",

@@ -11,7 +11,6 @@ jobs, is ``guidance.ConditionalNet``.
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 
 from . import network
+from .learn import noise_times, optimise
 from .seeds import int_seed
 
 
@@ -88,33 +88,17 @@ def train(
     model = ConditionalDenoiser(
         dim, hidden, layers, n_freqs, octaves, classes, embed, process, float(data.std())
     )
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    level = [math.log(s / a) for a, s in (process.path(t_min), process.path(process.t_max()))]
-    average = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    losses = np.empty(steps)
-    for step in range(steps):
+    times = noise_times(process, t_min)
+
+    def batch():
         pick = rng.integers(n, size=batch_size)
         x, c = data[pick], np.where(rng.random(batch_size) < p_null, classes, labels[pick])
-        t = process.t_of_level(np.exp(rng.uniform(level[0], level[1], (batch_size, 1))))
+        t = times(rng, batch_size)
         xt = process.couple(x, process.source(batch_size, dim, rng), t)
         x, xt, t = (torch.as_tensor(a, dtype=torch.float32) for a in (x, xt, t))
-        pred = model(xt, t, torch.as_tensor(c))
-        loss = (((pred - x) / model.scalings(t)[1]) ** 2).sum(1).mean()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss.item()} at step {step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        with torch.no_grad():
-            for k, v in model.state_dict().items():
-                average[k].lerp_(v, 1 - ema)
-        losses[step] = loss.item()
-        if step % log_every == 0 or step == steps - 1:
-            log(f"step {step + 1}/{steps} loss {losses[max(0, step - log_every + 1) : step + 1].mean():.4f}")
-    model.load_state_dict(average)
-    return model, losses
+        return (xt, t, torch.as_tensor(c)), x, t
+
+    return optimise(model, batch, steps=steps, lr=lr, ema=ema, log=log, log_every=log_every)
 
 
 def save(model: ConditionalDenoiser, path, config: dict) -> None:

@@ -105,19 +105,41 @@ def train(
     data = np.asarray(x0, dtype=np.float64)
     n, dim = data.shape
     model = Denoiser(dim, hidden, layers, n_freqs, process, float(data.std()), octaves, target).to(dev)
+    times = noise_times(process, t_min)
+
+    def batch():
+        x = data[rng.integers(n, size=batch_size)]
+        t = times(rng, batch_size)
+        xt = process.couple(x, process.source(batch_size, dim, rng), t)
+        x, xt, t = (torch.as_tensor(a, dtype=torch.float32, device=dev) for a in (x, xt, t))
+        return (xt, t), x, t
+
+    return optimise(model, batch, steps=steps, lr=lr, ema=ema, log=log, log_every=log_every)
+
+
+def noise_times(process, t_min: float):
+    """``draw(rng, n)``: ``n`` training times (n, 1) whose noise level
+    ``sigma_t / alpha_t`` is log-uniform between ``t_min``'s and the
+    process's ``t_max``'s."""
+    level = [math.log(s / a) for a, s in (process.path(t_min), process.path(process.t_max()))]
+    return lambda rng, n: process.t_of_level(np.exp(rng.uniform(level[0], level[1], (n, 1))))
+
+
+def optimise(model, batch, *, steps, lr, ema=0.0, log=print, log_every=200):
+    """The loop every network here trains with: Adam under a one-cycle
+    learning rate, on the loss ``|(D - x0) / c_out|^2`` of ``model(*inputs)``
+    for the ``(inputs, x0, t)`` that ``batch()`` draws each step. With ``ema``
+    > 0 the returned weights are the moving average of the steps' with that
+    decay (``torch.optim.swa_utils``; it starts at the first step's).
+    Returns (model on the CPU, losses per step); raises ``FloatingPointError``
+    naming the step on a non-finite loss."""
     averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema)) if ema > 0 else None
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    level = [math.log(s / a) for a, s in (process.path(t_min), process.path(process.t_max()))]
     losses = np.empty(steps)
     for step in range(steps):
-        x = data[rng.integers(n, size=batch_size)]
-        t = process.t_of_level(np.exp(rng.uniform(level[0], level[1], (batch_size, 1))))
-        xt = process.couple(x, process.source(batch_size, dim, rng), t)
-        x, xt, t = (torch.as_tensor(a, dtype=torch.float32, device=dev) for a in (x, xt, t))
-        pred = model(xt, t)
-        c_out = model.scalings(t)[1]
-        loss = (((pred - x) / c_out) ** 2).sum(1).mean()
+        inputs, x, t = batch()
+        loss = (((model(*inputs) - x) / model.scalings(t)[1]) ** 2).sum(1).mean()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss is {loss.item()} at step {step}")
         opt.zero_grad(set_to_none=True)

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # A marker is a line of its own; the text between a pair is replaced.
 MARKER = re.compile(r"^(<!-- table:([\w-]+) -->\n).*?^(<!-- /table:\2 -->)$", re.S | re.M)
 OPENING = re.compile(r"^<!-- table:([\w-]+) -->$", re.M)
-NAMES = {"ddpm": "DDPM", "ddim": "DDIM", "euler": "Euler", "heun": "Heun", "dpmpp_2m": "2M", "unipc": "UniPC"}
+NAMES = {"ddpm": "DDPM", "ddim": "DDIM", "euler": "Euler", "heun": "Heun", "dpmpp_2m": "2M", "dpmpp_3m": "3M", "unipc": "UniPC"}
 
 # The runs each table shows, as (sampler, grid, steps) with the experiment and denoiser
 # in front where the table has several; a run missing from results/ stops the script.
@@ -221,6 +221,71 @@ def orders(results: Path) -> str:
     return markdown(["process", "sampler", *fitted.columns], rows)
 
 
+def likelihood(results: Path) -> str:
+    """Each set's KL(p || q) and NLL in nats, exact and learned, beside the data's entropy."""
+    table = read(results, "metrics/studies/likelihood.csv").set_index(["set", "denoiser", "metric"])
+    rows = []
+    for (name, process), _ in table.groupby(["set", "process"], sort=False):
+        entropy = table.loc[(name, "data", "entropy")]
+        start = table.loc[(name, "start", "kl"), "value"] if (name, "start", "kl") in table.index else None
+        for denoiser in ("exact", "learned"):
+            if (name, denoiser, "kl") not in table.index:
+                continue
+            kl, nll = table.loc[(name, denoiser, "kl")], table.loc[(name, denoiser, "nll")]
+            change = table.loc[(name, denoiser, "ode_change_mean"), "value"]
+            rows.append(
+                [
+                    name,
+                    process,
+                    denoiser,
+                    pm(kl["value"], kl["se"]),
+                    pm(nll["value"], nll["se"]),
+                    pm(entropy["value"], entropy["se"]),
+                    "" if start is None else f"{start:.2g}",
+                    f"{change:.1g}",
+                ]
+            )
+    header = ["set", "process", "denoiser", "KL(p || q), nats", "NLL", "entropy of p", "start's KL"]
+    return markdown([*header, "mean change at twice the steps"], rows)
+
+
+def guidance_gaussian(results: Path) -> str:
+    """The 1-D labelled Gaussian: each guided law's (mean, std) against the tilted law's."""
+    table = read(results, "metrics/studies/guidance.csv")
+    table = table[table["part"] == "gaussian"].pivot_table(
+        index=["scale", "sampler", "steps"], columns="metric", values="value", sort=False
+    )
+    laws = list(dict.fromkeys((sampler, steps) for _, sampler, steps in table.index))
+    header = ["g", *(f"{s} {n}" if n else s for s, n in laws)]
+    rows = []
+    for g in dict.fromkeys(scale for scale, _, _ in table.index):
+        cells = [f"{table.at[(g, s, n), 'mean']:.3f}, {table.at[(g, s, n), 'std']:.3f}" for s, n in laws]
+        rows.append([f"{g:g}", *cells])
+    return markdown(header, rows)
+
+
+def guidance_ring(results: Path) -> str:
+    """The ring: guided samples' energy distance to the tilted law, exact and learned,
+    and the learned guided law's distance to the exact one (paired starts)."""
+    table = read(results, "metrics/studies/guidance.csv")
+    ring = table[(table["part"] == "ring") & (table["sampler"] != "tilted")]
+    rows = []
+    for (g, sampler, grid, steps), run in ring.groupby(["scale", "sampler", "grid", "steps"], sort=False):
+        r = run.set_index(["denoiser", "metric"])
+        cells = []
+        for denoiser in ("exact", "learned"):
+            energy = r.loc[(denoiser, "energy")]
+            cells += [pm(energy["value"], energy["se"]), f"{r.loc[(denoiser, 'sector'), 'value']:.3f}"]
+        gap = r.loc[("learned", "energy_to_exact")]
+        ratio = gap["value"] / gap["se"] if gap["se"] > 0 else float("nan")
+        rows.append(
+            [f"{g:g}", run_label(sampler, grid, steps), *cells, pm(gap["value"], gap["se"]), f"{ratio:.1f}"]
+        )
+    header = ["g", "sampler, grid, steps", "exact: energy to tilted", "exact: in sector"]
+    header += ["network: energy to tilted", "network: in sector", "network to exact", "in SE"]
+    return markdown(header, rows)
+
+
 def start(results: Path) -> str:
     """The start study's energy distances by sigma and start, the start's effect
     (from N(0, sigma^2) minus from p_1), and beside them the learned experiments'
@@ -319,6 +384,9 @@ TABLES = {
     "fast": fast,
     "training": training,
     "orders": orders,
+    "likelihood": likelihood,
+    "guidance_gaussian": guidance_gaussian,
+    "guidance_ring": guidance_ring,
     "start": start,
     "memorisation": memorisation,
     "memorisation_energy": memorisation_energy,

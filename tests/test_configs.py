@@ -134,6 +134,38 @@ def random_config(seed: int) -> dict:
                 "steps": [4, 8, 16, 32],
             }
         }
+    if rng.random() < 0.3:
+        mix = {"kind": "gaussian_mixture", "n": 100, "means": [[-1.0, 0.0], [1.0, 0.5]], "stds": 0.3}
+        sets = {"mix": {"data": mix, "sigma": rng.choice([1.0, 20.0])}}
+        sets["flow"] = {"data": dict(mix), "source": {"kind": "gaussian", "std": 1.0}, "learned": False}
+        cfg["likelihood"] = {"lik": {"sets": sets, "model": dict(TINY_MODEL), "steps": 4, "n_samples": 30}}
+        cfg["likelihood"]["lik"].update(map_size=6, seed=4)
+    if rng.random() < 0.3:
+        model = {**TINY_MODEL, "embed": 2, "lr": 0.003, "p_null": 0.2, "n_train": 100}
+        ring = {"classes": 3, "radius": 2.0, "std": 0.4, "label": rng.choice([0, 2])}
+        gauss = {
+            "label": 1.0,
+            "std": 0.5,
+            "label_std": 1.0,
+            "scales": [0, 2],
+            "samplers": samplers(rng, "diffusion"),
+        }
+        cfg["guidance"] = {
+            "guide": {
+                "seed": 5,
+                "sigma": 5.0,
+                "t_min": 1e-3,
+                "scales": [0, 1, 3],
+                "n_samples": 30,
+                "grid_cells": 30,
+                "samplers": [
+                    {"name": rng.choice(["ddim", "ddpm", "heun", "unipc"]), "grid": "karras", "steps": 4}
+                ],
+                "ring": ring,
+                "gaussian": gauss,
+                "model": model,
+            }
+        }
     return cfg
 
 

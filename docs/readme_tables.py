@@ -27,7 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 # A marker is a line of its own; the text between a pair is replaced.
 MARKER = re.compile(r"^(<!-- table:([\w-]+) -->\n).*?^(<!-- /table:\2 -->)$", re.S | re.M)
 OPENING = re.compile(r"^<!-- table:([\w-]+) -->$", re.M)
-NAMES = {"ddpm": "DDPM", "ddim": "DDIM", "euler": "Euler", "heun": "Heun", "dpmpp_2m": "2M", "dpmpp_3m": "3M", "unipc": "UniPC"}
+NAMES = {
+    "ddpm": "DDPM",
+    "ddim": "DDIM",
+    "euler": "Euler",
+    "heun": "Heun",
+    "dpmpp_2m": "2M",
+    "dpmpp_3m": "3M",
+    "unipc": "UniPC",
+}
 
 # The runs each table shows, as (sampler, grid, steps) with the experiment and denoiser
 # in front where the table has several; a run missing from results/ stops the script.
@@ -203,7 +211,7 @@ def training(results: Path) -> str:
     rows = []
     for r in table.itertuples():
         cpu = "" if pd.isna(r.train_cpu_s) else f"{r.train_cpu_s:.0f}"
-        error = "" if pd.isna(r.error_small) else f"{r.error_small:.2g} ± {r.error_small_se:.1g}"
+        error = "" if pd.isna(r.error_small) else pm(r.error_small, r.error_small_se)
         cells = [pm(r.curve_median, r.curve_median_se), binomial(r.curve_far, int(r.n)), error]
         rows.append([r.variant, r.change, cpu, *cells])
     header = ["recipe", "change from base", "training CPU-s", "median to the curve", "fraction beyond 0.01"]
@@ -245,7 +253,7 @@ def likelihood(results: Path) -> str:
                     f"{change:.1g}",
                 ]
             )
-    header = ["set", "process", "denoiser", "KL(p || q), nats", "NLL", "entropy of p", "start's KL"]
+    header = ["set", "process", "denoiser", "KL(p, q), nats", "NLL, nats", "entropy of p", "start's KL"]
     return markdown([*header, "mean change at twice the steps"], rows)
 
 
@@ -274,8 +282,8 @@ def guidance_ring(results: Path) -> str:
         r = run.set_index(["denoiser", "metric"])
         cells = []
         for denoiser in ("exact", "learned"):
-            energy = r.loc[(denoiser, "energy")]
-            cells += [pm(energy["value"], energy["se"]), f"{r.loc[(denoiser, 'sector'), 'value']:.3f}"]
+            energy, n = r.loc[(denoiser, "energy")], int(run["n"].iloc[0])
+            cells += [pm(energy["value"], energy["se"]), binomial(r.loc[(denoiser, "sector"), "value"], n)]
         gap = r.loc[("learned", "energy_to_exact")]
         ratio = gap["value"] / gap["se"] if gap["se"] > 0 else float("nan")
         rows.append(

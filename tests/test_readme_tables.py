@@ -19,6 +19,10 @@ README = "# Title\n\nProse with a number, 0.5, and `<!-- table:exp0 -->` inline.
 )
 LABELS = {"experiment", "denoiser", "sampler, grid", "sampler, grid, steps", "steps", "NFE", "samples"}
 LABELS |= {"N", "sigma"}
+# exact values, fits of exact errors, costs and ratios: no standard error to print
+LABELS |= {"recipe", "change from base", "training CPU-s", "process", "sampler", "set", "g", "in SE"}
+LABELS |= {"uniform", "sigma", "karras", "logsnr", "start's KL", "mean change at twice the steps"}
+LABELS |= {"tilted", "ode", "sde", "ddim 500", "ddpm 500"}
 MEASURED = re.compile(r"-?\d+\.\d+ ± \d+\.\d+( \((exact|floor) -?\d+\.\d+\))?( \(\w+\))?")
 
 
@@ -41,7 +45,7 @@ def write_results(root):
     for experiment, sampler, grid, steps in rt.POINT_MASSES:
         fractions = {"frac_at_mass_0": 0.5, "frac_at_mass_1": 0.4} if experiment != "exp1" else {}
         add(experiment, sampler, grid, steps, "exact", 1000, fractions or {"frac_at_mass_0": 1.0})
-    for experiment, denoiser, sampler, grid, steps in rt.ROLL + rt.EXP4:
+    for experiment, denoiser, sampler, grid, steps in rt.ROLL + rt.EXP4 + rt.FAST:
         values = {"energy": 0.004, "energy_se": 0.0012, "nn_median": 0.002, "nn_median_se": 3e-5}
         values |= {"curve_median": 2e-3, "curve_median_se": 4e-5, "curve_p99": 0.03, "curve_p99_se": 0.002}
         values |= {"curve_far": 0.04, "curve_far_se": 0.003}
@@ -67,6 +71,43 @@ def write_results(root):
             rows += [(size, sampler, grid, steps, steps, denoiser, 1000, m, v) for m, v in values.items()]
     columns = ["size", "sampler", "grid", "steps", "nfe", "denoiser", "n", "metric", "value"]
     pd.DataFrame(rows, columns=columns).to_csv(metrics / "studies" / "memorisation.csv", index=False)
+
+    studies = metrics / "studies"
+    training = {"variant": ["base", "eps", "exact"], "change": ["-", "target=eps", "exact denoiser"]}
+    training |= {"train_cpu_s": [7.0, 6.5, None], "n": 2000, "curve_median": [4e-4, 5e-4, 2e-6]}
+    training |= {"curve_median_se": 1e-5, "curve_far": [0.04, 0.05, 0.0], "error_small": [4e-7, 5e-7, None]}
+    pd.DataFrame(training | {"error_small_se": [2e-8, 2e-8, None]}).to_csv(
+        studies / "training.csv", index=False
+    )
+    orders = [
+        ("ddim", grid, "diffusion", steps, 1e-2 / steps, 1.02 if grid != "uniform" else None)
+        for grid in ("uniform", "karras")
+        for steps in (10, 20)
+    ]
+    columns = ["sampler", "grid", "process", "steps", "error", "order"]
+    pd.DataFrame(orders, columns=columns).to_csv(studies / "orders.csv", index=False)
+    lik = [("mix", "diffusion, sigma 1", "data", 2000, "entropy", 1.48, 0.02)]
+    lik += [("mix", "diffusion, sigma 1", "start", 2000, "kl", 0.18, None)]
+    for denoiser, kl in (("exact", 0.2), ("learned", 0.21)):
+        lik += [("mix", "diffusion, sigma 1", denoiser, 2000, "kl", kl, 0.016)]
+        lik += [("mix", "diffusion, sigma 1", denoiser, 2000, "nll", 1.68, 0.03)]
+        lik += [("mix", "diffusion, sigma 1", denoiser, 2000, "ode_change_mean", 4e-4, None)]
+    columns = ["set", "process", "denoiser", "n", "metric", "value", "se"]
+    pd.DataFrame(lik, columns=columns).to_csv(studies / "likelihood.csv", index=False)
+    guide = []
+    for g in (0.0, 3.0):
+        for law, steps in (("tilted", 0), ("ode", 0), ("ddim", 500)):
+            for metric, value in (("mean", 1.1), ("std", 0.3)):
+                guide.append(("gaussian", g, law, "sigma", steps, "exact", 0, metric, value, 0.0))
+        for denoiser in ("exact", "learned"):
+            for metric, value, se in (
+                ("energy", 0.4, 0.013),
+                ("sector", 0.99, 0.0),
+                ("energy_to_exact", 0.006, 0.0014),
+            ):
+                guide.append(("ring", g, "ddim", "karras", 40, denoiser, 2000, metric, value, se))
+    columns = ["part", "scale", "sampler", "grid", "steps", "denoiser", "n", "metric", "value", "se"]
+    pd.DataFrame(guide, columns=columns).to_csv(studies / "guidance.csv", index=False)
 
 
 @pytest.fixture

@@ -167,38 +167,43 @@ EVERY_RULE = (
     | {"noise_floor", "metrics_table", "network_error", "study_animation"}
 )
 ANIMATION = {"figure", "study_animation"}  # the GIFs: animate, grids, registry, io
+GUIDED = {"study_animation"}  # downstream of the guidance study's run, for the modules it reaches
 EXPERIMENT_SAMPLING = {"sample_analytic", "sample_learned", "sample_reference"}
 # module -> the rules whose jobs run its code: a real change makes them stale
 # (and, through their outputs, the jobs downstream: DOWNSTREAM)
 LIBRARY_EDITS = {
     "__init__.py": EVERY_RULE,
     "io.py": EVERY_RULE,
-    "seeds.py": EVERY_RULE - {"metrics_table", "study_animation"},
+    "seeds.py": EVERY_RULE - {"metrics_table"},
     # the data laws: not the experiments' training, which reads train.npy (the
     # start study's networks draw their own data), nor the tables
-    "curve.py": EVERY_RULE - {"train", "metrics_table", "study_animation"},
-    "data.py": EVERY_RULE - {"train", "metrics_table", "study_animation"},
-    "datasets.py": DATA | SAMPLING | FIGURES | {"noise_floor"},  # not network_error: it reads test.npy
-    "metrics.py": SAMPLING | FIGURES | {"noise_floor"},
-    "process.py": TRAINING | SAMPLING | FIGURES | {"network_error"},
+    "curve.py": EVERY_RULE - {"train", "metrics_table"},
+    "data.py": EVERY_RULE - {"train", "metrics_table"},
+    "datasets.py": DATA
+    | SAMPLING
+    | FIGURES
+    | {"noise_floor"}
+    | GUIDED,  # not network_error: it reads test.npy
+    "metrics.py": SAMPLING | FIGURES | {"noise_floor"} | GUIDED,
+    "process.py": TRAINING | SAMPLING | FIGURES | {"network_error"} | GUIDED,
     "grids.py": SAMPLING | FIGURES | ANIMATION,
     "registry.py": SAMPLING | FIGURES | ANIMATION,
-    "sampling.py": SAMPLING | FIGURES,  # figures draw the exact Gaussian output law; no training
+    "sampling.py": SAMPLING | FIGURES | GUIDED,  # figures draw the exact Gaussian output law; no training
     "experiment.py": EXPERIMENT_SAMPLING,
     "scores.py": EXPERIMENT_SAMPLING,
-    "learn.py": TRAINING,
-    "network.py": TRAINING | {"sample_learned", "study_run", "network_error"},
+    "learn.py": TRAINING | GUIDED,
+    "network.py": TRAINING | {"sample_learned", "study_run", "network_error"} | GUIDED,
     "errors.py": {"network_error", "study_run"},  # the training study's error curves
-    "studies/__init__.py": {"study_train", "study_run"},
+    "studies/__init__.py": {"study_train", "study_run"} | GUIDED,
     "studies/start.py": {"study_train", "study_run"},
     "studies/memorisation.py": {"study_train", "study_run"},
     "studies/training.py": {"study_train", "study_run"},
     "studies/orders.py": {"study_run"},  # no networks
     "studies/likelihood.py": {"study_train", "study_run"},
     "likelihood.py": {"study_run"},
-    "studies/guidance.py": {"study_train", "study_run"},
-    "guidance.py": {"study_train", "study_run"},  # the ring's law; the guided laws
-    "conditional.py": {"study_train"},
+    "studies/guidance.py": {"study_train", "study_run"} | GUIDED,
+    "guidance.py": {"study_train", "study_run"} | GUIDED,  # the ring's law; the guided laws
+    "conditional.py": {"study_train"} | GUIDED,
     "plots.py": FIGURES,
     "animate.py": ANIMATION,
     "tables.py": {"metrics_table"},
@@ -218,7 +223,9 @@ DOWNSTREAM = {  # rule -> the rules that read its outputs
     "metrics_table": {"steps_figure", "comparison_figure", "study_figure"},
     "study_data": {"study_train", "study_run", "study_figure"},
     "study_train": {"study_run"},
-    "study_run": {"study_figure", "study_animation"},
+    # a study's animation follows its run; which modules the animated (guidance) study's
+    # run reaches is in LIBRARY_EDITS as GUIDED
+    "study_run": {"study_figure"},
 }
 
 
@@ -386,7 +393,8 @@ def test_the_repo_config_is_valid_and_plans_every_figure(tmp_path):
     proc = snakemake(tmp_path, "-n", config=REPO / "config/config.yaml")
     jobs = planned_jobs(proc)
     assert jobs["figure"] == 8 and jobs["steps_figure"] == 5 and jobs["train"] == 4
-    assert jobs["comparison_figure"] == 2 and jobs["study_run"] == 2 and jobs["study_figure"] == 2
+    assert jobs["comparison_figure"] == 2 and jobs["study_run"] == 6 and jobs["study_figure"] == 6
+    assert jobs["study_animation"] == 1 and jobs["study_train"] == 5  # every study but orders trains
 
 
 def test_report_has_every_figure_and_table(finished_run):

@@ -128,6 +128,7 @@ def function_reach(path: Path, function) -> frozenset[Path]:
 _DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 
 
+@cache  # keyed by the source itself: every rule's fingerprint parses the same modules
 def normalised(source: str) -> str:
     """What of a module's source can change a result: its syntax tree
     (``ast.dump`` keeps no comments, layout or line numbers) without the

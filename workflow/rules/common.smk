@@ -229,8 +229,16 @@ def torch_threads(wildcards, threads):
 
 def code(script):
     """A fingerprint of the library modules a rule's script imports: editing
-    one reruns exactly the jobs whose code reaches it."""
-    return fingerprint(os.path.join(workflow.basedir, "workflow", "scripts", script))
+    one reruns exactly the jobs whose code reaches it. A params function, so
+    that it is computed when a job's params are, not when the Snakefile is
+    read: each job's own Snakemake process then parses its own rule's modules
+    only (reading every rule's took a second per job)."""
+    path = os.path.join(workflow.basedir, "workflow", "scripts", script)
+
+    def params(wildcards):
+        return fingerprint(path)
+
+    return params
 
 
 def study_code(script, function):

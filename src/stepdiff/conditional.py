@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from . import network
-from .learn import noise_times, optimise
+from .learn import mlp, noise_times, optimise, save
 from .seeds import int_seed
 
 
@@ -34,11 +34,7 @@ class ConditionalDenoiser(nn.Module):
         self.process, self.sigma_data = process, float(sigma_data)
         self.register_buffer("freqs", 2.0 ** torch.arange(n_freqs, dtype=torch.float32))
         self.embed = nn.Embedding(classes + 1, embed)
-        widths = network.conditional_widths(self.arch)
-        mods = []
-        for a, b in zip(widths[:-1], widths[1:]):
-            mods += [nn.Linear(a, b), nn.ReLU()]
-        self.net = nn.Sequential(*mods[:-1])
+        self.net = mlp(network.conditional_widths(self.arch))
 
     def scalings(self, t):
         return network.scalings(self.process, self.sigma_data, t, torch)
@@ -101,12 +97,6 @@ def train(
     return optimise(model, batch, steps=steps, lr=lr, ema=ema, log=log, log_every=log_every)
 
 
-def save(model: ConditionalDenoiser, path, config: dict) -> None:
-    """The weights and metadata in ``network.write``'s file layout (read by ``guidance.ConditionalNet``)."""
-    state = {name: a.detach().cpu().numpy() for name, a in model.state_dict().items()}
-    network.write(path, state, model.arch, model.process, model.sigma_data, config)
-
-
 def fit_each(runs, name: str, out, log=print):
     """A guidance study's networks: for each ``(key, spec, (x0, labels))``,
     train the spec's ``model`` section with the study's torch seed and save
@@ -115,7 +105,7 @@ def fit_each(runs, name: str, out, log=print):
     from .process import Diffusion
 
     for key, spec, (x0, labels) in runs:
-        hyper = {k: v for k, v in spec["model"].items() if k not in ("n_train", "device")}
+        hyper = {k: v for k, v in spec["model"].items() if k != "n_train"}
         model, losses = train(
             x0,
             labels,
@@ -127,5 +117,7 @@ def fit_each(runs, name: str, out, log=print):
             **hyper,
         )
         os.makedirs(f"{out}/{key}", exist_ok=True)
-        save(model, f"{out}/{key}/denoiser.npz", spec)
+        save(
+            model, f"{out}/{key}/denoiser.npz", spec
+        )  # network.write's layout, read by guidance.ConditionalNet
         log(f"{key}: final loss {losses[-50:].mean():.4f}")

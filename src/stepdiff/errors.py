@@ -31,15 +31,28 @@ def error_curve(network, exact, process, x0, rng, t_min: float, count: int = LEV
     """One row per noise level: the mean squared error of the network against
     the exact denoiser, and of the exact denoiser against the data, each with
     its standard error (the spread over the ``len(x0)`` points)."""
-    rows = []
+    return error_curves({"": network}, exact, process, x0, rng, t_min, count)[""]
+
+
+def error_curves(networks: dict, exact, process, x0, rng, t_min: float, count: int = LEVELS) -> dict:
+    """:func:`error_curve` of several networks on the same ``x_t`` (paired
+    differences), the exact denoiser evaluated once per level for all of them:
+    ``{name: rows}``."""
+    rows: dict = {name: [] for name in networks}
+
+    def mse(a, b):
+        v = ((a - b) ** 2).sum(1)
+        return v.mean(), float(v.std(ddof=1) / np.sqrt(len(v)))
+
     for level in levels(process, t_min, count):
         t = float(process.t_of_level(level))
         xt = process.couple(x0, process.source(len(x0), x0.shape[1], rng), t)
         best = exact(xt, t)
-        net = ((network(xt, t) - best) ** 2).sum(1)
-        task = ((best - x0) ** 2).sum(1)
-        se = [float(v.std(ddof=1) / np.sqrt(len(v))) for v in (net, task)]
-        rows.append(dict(zip(ERROR_COLUMNS, (level, t, len(x0), net.mean(), se[0], task.mean(), se[1]))))
+        task = mse(best, x0)
+        for name, network in networks.items():
+            rows[name].append(
+                dict(zip(ERROR_COLUMNS, (level, t, len(x0), *mse(network(xt, t), best), *task)))
+            )
     return rows
 
 

@@ -281,11 +281,7 @@ class ConditionalNet:
         self.null = arch["classes"]
         self.freqs, self.embed = state["freqs"].astype(np.float32), state["embed.weight"].astype(np.float32)
         self.octaves = network.octave_freqs(arch["octaves"])
-        count = len(network.conditional_widths(arch)) - 1
-        self.layers = [
-            (state[f"net.{2 * i}.weight"].T.astype(np.float32), state[f"net.{2 * i}.bias"].astype(np.float32))
-            for i in range(count)
-        ]
+        self.layers = network.mlp_layers(state, len(network.conditional_widths(arch)) - 1)
 
     def __call__(self, x, t, label: int):
         x = np.asarray(x, dtype=np.float32)
@@ -294,11 +290,7 @@ class ConditionalNet:
         )
         embed = np.broadcast_to(self.embed[label], (len(x), self.embed.shape[1]))
         h = np.concatenate([network.features(x, c_in, c_noise, self.freqs, np, self.octaves), embed], axis=1)
-        for i, (weight, bias) in enumerate(self.layers):
-            h = h @ weight + bias
-            if i < len(self.layers) - 1:
-                h = np.maximum(h, 0)
-        return (c_skip * x + c_out * h).astype(np.float64)
+        return (c_skip * x + c_out * network.relu_mlp(h, self.layers)).astype(np.float64)
 
     def denoiser(self, label: int):
         """``D(x, t)`` of one label (``self.null``: unconditional)."""

@@ -32,6 +32,16 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def mlp(widths: list[int]) -> nn.Sequential:
+    """``Linear`` layers of these widths with a ``ReLU`` between each two (none
+    after the output layer): the ``net`` of every network here, whose state
+    names ``network.shapes`` lists."""
+    mods = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        mods += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*mods[:-1])
+
+
 class Denoiser(nn.Module):
     """``D(x, t) = c_skip x + c_out F(c_in x, c_noise)`` for ``x = alpha_t x0 +
     sigma_t eps``: the preconditioning of ``network.scalings`` around a ReLU
@@ -50,11 +60,7 @@ class Denoiser(nn.Module):
         self.process = process if process is not None else Diffusion(1.0)
         self.sigma_data = float(sigma_data)
         self.register_buffer("freqs", 2.0 ** torch.arange(n_freqs, dtype=torch.float32))
-        widths = network.widths(self.arch)
-        mods = []
-        for a, b in zip(widths[:-1], widths[1:]):
-            mods += [nn.Linear(a, b), nn.ReLU()]
-        self.net = nn.Sequential(*mods[:-1])  # no ReLU after the output layer
+        self.net = mlp(network.widths(self.arch))
 
     def scalings(self, t):
         """``(c_skip, c_out, c_in, c_noise)`` at times ``t`` (n, 1)."""

@@ -242,8 +242,7 @@ def network_terms(net, x, t):
     x32 = np.asarray(x, dtype=np.float32)
     n, d = x32.shape
     tt = np.full((1, 1), t, dtype=np.float32)
-    extra = (net.target,) if hasattr(net, "target") else ()
-    c_skip, c_out, c_in, c_noise = network.scalings(net.process, net.sigma_data, tt, np, *extra)
+    c_skip, c_out, c_in, c_noise = network.scalings(net.process, net.sigma_data, tt, np, net.target)
     step = np.float32(1e-20)
     rows = [network.features(x32, c_in, c_noise, net.freqs, np, net.octaves)]
     for e in np.eye(d, dtype=np.float32):

@@ -248,6 +248,27 @@ def read(path, arch: dict | None = None) -> Saved:
     return Saved(arrays, saved_arch, process, float(meta["sigma_data"]), meta.get("config", {}), fit)
 
 
+def mlp_layers(state: dict[str, np.ndarray], count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ``count`` linear layers of ``learn.mlp``'s state as (weight.T,
+    bias) in float32, ready for :func:`relu_mlp`."""
+    return [
+        (state[f"net.{2 * i}.weight"].T.astype(np.float32), state[f"net.{2 * i}.bias"].astype(np.float32))
+        for i in range(count)
+    ]
+
+
+def relu_mlp(h, layers, outputs=None):
+    """``learn.mlp``'s forward pass in numpy: each layer's product and bias,
+    a ReLU between each two; into the arrays ``outputs`` (one per layer) when
+    given, so that repeated calls of one batch size allocate nothing."""
+    for i, (weight, bias) in enumerate(layers):
+        h = np.matmul(h, weight, out=None if outputs is None else outputs[i])
+        h += bias
+        if i < len(layers) - 1:
+            np.maximum(h, 0, out=h)  # ReLU
+    return h
+
+
 class Denoiser:
     """A saved network as the samplers' ``D(x, t)`` (``x``: (n, d); ``t``: a
     float): ``learn.Denoiser.forward`` in numpy, in float32 as torch computes
@@ -258,21 +279,16 @@ class Denoiser:
         self.fit = saved.fit  # what training cost: CPU-seconds, final loss
         self.freqs = saved.state["freqs"].astype(np.float32)
         self.octaves = octave_freqs(saved.arch["octaves"])
-        weights = [saved.state[f"net.{2 * i}.weight"] for i in range(len(widths(saved.arch)) - 1)]
-        biases = [saved.state[f"net.{2 * i}.bias"] for i in range(len(weights))]
-        self.layers = [(w.T.astype(np.float32), b.astype(np.float32)) for w, b in zip(weights, biases)]
+        self.layers = mlp_layers(saved.state, len(widths(saved.arch)) - 1)
         self._outputs: list[np.ndarray] = []
 
     def __call__(self, x, t):
         x = np.asarray(x, dtype=np.float32)
         t = np.full((1, 1), t, dtype=np.float32)
         c_skip, c_out, c_in, c_noise = scalings(self.process, self.sigma_data, t, np, self.target)
-        h = features(x, c_in, c_noise, self.freqs, np, self.octaves)
-        for i, ((weight, bias), out) in enumerate(zip(self.layers, self._buffers(len(x)))):
-            h = np.matmul(h, weight, out=out)
-            h += bias
-            if i < len(self.layers) - 1:
-                np.maximum(h, 0, out=h)  # ReLU
+        h = relu_mlp(
+            features(x, c_in, c_noise, self.freqs, np, self.octaves), self.layers, self._buffers(len(x))
+        )
         return (c_skip * x + c_out * h).astype(np.float64)
 
     def _buffers(self, n: int) -> list[np.ndarray]:

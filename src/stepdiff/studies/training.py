@@ -114,6 +114,12 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
     nfe = sampling.count_nfe(proc, label, steps, t_min)
     rows, arrays = [], {}
     models = recipes(spec)
+    # every network on the same x_t (paired differences), the exact denoiser once per level
+    curves = errors.error_curves(
+        {v: networks[v] for v in models}, exact, proc, test, rng_for(spec["seed"], name, "error"), t_min
+    )
+    first = curves[next(iter(models))]
+    arrays["error-exact"] = np.array([[r["level"], r["exact_mse"], r["exact_mse_se"]] for r in first])
     for variant, denoiser in (*((v, networks[v]) for v in models), (EXACT, exact)):
         x = sampling.run(denoiser, proc, label, steps, x1, t_min=t_min)
         arrays[variant] = x
@@ -132,14 +138,14 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
             "energy": energy,
             "energy_se": energy_se,
         }
-        if variant != EXACT:  # the same x_t for every network: paired differences
-            curve = errors.error_curve(
-                denoiser, exact, proc, test, rng_for(spec["seed"], name, "error"), t_min
-            )
+        if variant in curves:
+            rows_of = curves[variant]
             arrays[f"error-{variant}"] = np.array(
-                [[r["level"], r["network_mse"], r["network_mse_se"]] for r in curve]
+                [[r["level"], r["network_mse"], r["network_mse_se"]] for r in rows_of]
             )
-            row["error_small"], row["error_small_se"] = curve[0]["network_mse"], curve[0]["network_mse_se"]
-            arrays["error-exact"] = np.array([[r["level"], r["exact_mse"], r["exact_mse_se"]] for r in curve])
+            row["error_small"], row["error_small_se"] = (
+                rows_of[0]["network_mse"],
+                rows_of[0]["network_mse_se"],
+            )
         rows.append(row)
     return rows, arrays

@@ -179,13 +179,11 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
         arrays["edges"] = grid.edges
         for i, (label, steps) in enumerate(sampler_runs(spec)):
             sampler, grid_kind = parse_label(label)
-            ts = sampling.time_grid(steps, grid_kind, t_min)
-            method = sampling.sampler(sampler)
             x1 = proc.source(n, 2, rng_for(spec["seed"], name, "start", label, steps))
-            keep = sampling.recorded_rows(proc, ts)
+            keep = sampling.recorded_rows(proc, sampling.time_grid(steps, grid_kind, t_min))
             noise = rng_for(spec["seed"], name, "noise", label, steps, g)
             d_g = guidance.guided(d_cond, d_uncond, g)
-            out = sampling.sample(d_g, proc, x1, ts, method, noise, TRAJECTORIES if i == 0 else 0, keep)
+            out = sampling.run(d_g, proc, label, steps, x1, noise, t_min, TRAJECTORIES if i == 0 else 0, keep)
             exact, path = out if i == 0 else (out, None)
             run_key = (sampler, grid_kind, steps)
             add(
@@ -202,12 +200,11 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
                 arrays[f"path-g{key}-{label}-{steps}"], arrays[f"rows-{label}-{steps}"] = path, keep
             if net is None:
                 continue
-            learned = sampling.sample(
-                net.guided(k, g), proc, x1, ts, method, rng_for(spec["seed"], name, "noise", label, steps, g)
-            )
+            noise = rng_for(spec["seed"], name, "noise", label, steps, g)  # the exact run's, anew
+            learned = sampling.run(net.guided(k, g), proc, label, steps, x1, noise, t_min)
             x_ref = proc.source(n, 2, rng_for(spec["seed"], name, "reference", label, steps))
             ref_noise = rng_for(spec["seed"], name, "reference-noise", label, steps, g)
-            reference = sampling.sample(d_g, proc, x_ref, ts, method, ref_noise)
+            reference = sampling.run(d_g, proc, label, steps, x_ref, ref_noise, t_min)
             add(
                 g,
                 run_key,

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from stepdiff import guidance, metrics, sampling
+from stepdiff import guidance, metrics, network, sampling
 from stepdiff.data import gaussian
 from stepdiff.guidance import LabelledGaussian, Ring
 from stepdiff.metrics import energy_distance_se
@@ -237,16 +237,25 @@ def test_energy_gap_is_the_difference_and_its_error_is_calibrated():
 def tiny_network(tmp_path_factory):
     """A conditional network trained for a few steps: enough to test its file and forward pass."""
     torch = pytest.importorskip("torch")
-    from stepdiff import conditional
+    from stepdiff import learn
 
     torch.set_num_threads(1)
     x0, labels = RING.sample(2000, np.random.default_rng(6))
     hyper = dict(hidden=16, layers=2, n_freqs=2, embed=4, octaves=1, steps=30, batch_size=64, lr=1e-3)
-    model, losses = conditional.train(
-        x0, labels, RING.classes, PROC, **hyper, t_min=1e-4, p_null=0.1, seed=7, ema=0.9, log=lambda s: None
+    model, losses = learn.train(
+        x0,
+        PROC,
+        **hyper,
+        labels=labels,
+        classes=RING.classes,
+        t_min=1e-4,
+        p_null=0.1,
+        seed=7,
+        ema=0.9,
+        log=lambda s: None,
     )
     path = tmp_path_factory.mktemp("net") / "denoiser.npz"
-    conditional.save(model, path, {})
+    learn.save(model, path, {})
     return model, path, np.all(np.isfinite(losses))
 
 
@@ -255,15 +264,17 @@ def test_numpy_forward_pass_equals_torch(tiny_network):
 
     model, path, finite = tiny_network
     assert finite
-    net = guidance.ConditionalNet(path)
+    net = network.load(path)
+    assert net.null == RING.classes
     x = 3 * np.random.default_rng(8).standard_normal((50, 2))
     for t in (1e-4, 0.01, 1.0):
-        for label in (0, 5, RING.classes):
+        for label in (0, 5, RING.classes, None):
+            torch_label = RING.classes if label is None else label
             with torch.no_grad():
                 expected = model(
                     torch.tensor(x, dtype=torch.float32),
                     torch.full((50, 1), t),
-                    torch.full((50,), label, dtype=torch.long),
+                    torch.full((50,), torch_label, dtype=torch.long),
                 ).numpy()
             np.testing.assert_allclose(net(x, t, label), expected, rtol=1e-5, atol=1e-5)
 
@@ -272,7 +283,7 @@ def test_a_damaged_conditional_file_names_itself(tmp_path):
     path = tmp_path / "denoiser.npz"
     np.savez(path, meta=np.array("{}"))
     with pytest.raises(ValueError, match=str(path)):
-        guidance.ConditionalNet(path)
+        network.load(path)
 
 
 def spec(model=None):
@@ -307,7 +318,7 @@ def test_study_rows_and_arrays(tiny_network):
     scored against the tilted draw, and the network's runs share their starts
     with the exact ones (at g = 0 the tilted law is p, whose sector share is 1/8)."""
     _, path, _ = tiny_network
-    rows, arrays = study.run(spec(), "g", {}, {"conditional": study.load_network(path)})
+    rows, arrays = study.run(spec(), "g", {}, {"conditional": network.load(path)})
     assert all(set(r) == set(study.COLUMNS) for r in rows)
     closed = [r for r in rows if r["part"] == "gaussian"]
     assert len(closed) == 3 * 4 * 4  # scales x (tilted, ode, sde, ddim) x metrics
@@ -352,7 +363,7 @@ def test_figure_and_animation_draw_from_the_study_outputs(tiny_network, tmp_path
     from stepdiff.io import save_arrays, save_rows
 
     _, path, _ = tiny_network
-    rows, arrays = study.run(spec(), "g", {}, {"conditional": study.load_network(path)})
+    rows, arrays = study.run(spec(), "g", {}, {"conditional": network.load(path)})
     save_rows(tmp_path / "t.csv", rows, study.COLUMNS)
     save_arrays(tmp_path / "a.npz", arrays)
     with np.load(tmp_path / "a.npz") as saved:

@@ -21,6 +21,7 @@ from stepdiff import (
     experiment,
     grids,
     metrics,
+    network,
     process,
     provenance,
     registry,
@@ -69,7 +70,7 @@ def model_file(tmp_path_factory):
     torch.set_num_threads(1)
     exp = EXPERIMENTS["roll"]
     x0 = datasets.make_data(job_params("make_data", exp), "roll")["train"]
-    model, _, _ = learn.fit(job_params("train", exp), "roll", x0, log=lambda *_: None)
+    model, _, _ = learn.fit(network.training(job_params("train", exp), "roll", x0), log=lambda *_: None)
     path = tmp_path_factory.mktemp("model") / "denoiser.npz"
     learn.save(model, path, {})
     return path
@@ -86,13 +87,12 @@ def run_job(job, exp, name, model_file):
         from stepdiff import learn
 
         exp["model"] = {**exp["model"], "steps": 2}  # what is read, not how long it trains
-        learn.fit(exp, name, np.random.default_rng(0).standard_normal((50, 2)), log=lambda *_: None)
+        x0 = np.random.default_rng(0).standard_normal((50, 2))
+        learn.fit(network.training(exp, name, x0), log=lambda *_: None)
     elif job == "sample":
         x, _ = experiment.sample_run(exp, name, label, steps)
         scores.run_rows(exp, name, x, x, label, steps, "exact")
     elif job == "sample_learned":
-        from stepdiff import network
-
         x, _ = experiment.sample_run(exp, name, label, steps, network.denoiser_for(exp, model_file))
         scores.run_rows(exp, name, x, x, label, steps, "learned")
     elif job == "reference":
@@ -204,7 +204,7 @@ def test_training_streams_depend_on_the_experiment_name():
     x0 = np.random.default_rng(0).standard_normal((100, 2))
 
     def first_layer(name):
-        return learn.fit(exp, name, x0, log=lambda *_: None)[0].state_dict()["net.0.weight"]
+        return learn.fit(network.training(exp, name, x0), log=lambda *_: None)[0].state_dict()["net.0.weight"]
 
     assert torch.equal(first_layer("roll"), first_layer("roll"))
     assert not torch.equal(first_layer("roll"), first_layer("other"))

@@ -9,11 +9,7 @@ TIERS = [
     ["registry", "data", "network"],  # names; data laws; the network in numpy
     # drawing data sets; samplers; training; log q; guided laws
     ["datasets", "sampling", "learn", "likelihood", "guidance"],
-    [
-        "metrics",
-        "experiment",
-        "conditional",
-    ],  # distances and floors; an experiment's runs; the conditional network
+    ["metrics", "experiment"],  # distances and floors; an experiment's runs
     [
         "scores",
         "studies/start",

@@ -203,7 +203,6 @@ LIBRARY_EDITS = {
     "likelihood.py": {"study_run"},
     "studies/guidance.py": {"study_train", "study_run"} | GUIDED,
     "guidance.py": {"study_train", "study_run"} | GUIDED,  # the ring's law; the guided laws
-    "conditional.py": {"study_train"} | GUIDED,
     "plots.py": FIGURES,
     "animate.py": ANIMATION,
     "tables.py": {"metrics_table"},

@@ -16,23 +16,18 @@ Two labelled laws whose guided samplers have exact answers:
 * ``Ring`` (2-D): ``K`` Gaussian components on a circle, each its own class.
   The tilted law is ``p(x) pi_c(x)^g`` up to a constant (``pi_c``: the class
   posterior), computed on a grid (:func:`tilted_grid`) and sampled from it.
-
-Also here, torch-free for the run jobs: the numpy forward pass of the
-conditional network that ``conditional`` trains (:class:`ConditionalNet`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
-from . import network
 from .data import GaussianMixture, gaussian
-from .process import exact_denoiser, from_description
+from .process import exact_denoiser
 
 
 def guided(d_cond, d_uncond, g: float):
@@ -254,48 +249,3 @@ def sector_stats(ring: Ring, x, k: int, weights=None) -> dict:
         "spread": spread,
         "spread_se": float(d2.std(ddof=1) / math.sqrt(len(d2)) / (2 * spread)),
     }
-
-
-# ---------------------------------------------------------------- the conditional network, in numpy
-
-
-class ConditionalNet:
-    """A saved conditional network as ``D(x, t, label)``: ``D = c_skip x + c_out
-    F([features, embed(label)])`` with ``network.scalings`` and
-    ``network.features`` (its torch twin: ``conditional.ConditionalDenoiser``),
-    in float32 as torch computes it. Label ``classes`` is the null label:
-    the unconditional denoiser."""
-
-    def __init__(self, path):
-        with np.load(path, allow_pickle=False) as saved:
-            state = {name: saved[name] for name in saved.files}
-        try:
-            meta = json.loads(state.pop("meta")[()])
-            arch, expected = meta["arch"], network.conditional_shapes(meta["arch"])
-            self.process = from_description(meta["process"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise network.damaged(path, "not a conditional model file", e) from e
-        if set(arch) != set(network.CONDITIONAL_ARCH) or {k: v.shape for k, v in state.items()} != expected:
-            raise network.damaged(path, f"weights do not fit a conditional network of {arch}")
-        self.arch, self.sigma_data = arch, float(meta["sigma_data"])
-        self.null = arch["classes"]
-        self.freqs, self.embed = state["freqs"].astype(np.float32), state["embed.weight"].astype(np.float32)
-        self.octaves = network.octave_freqs(arch["octaves"])
-        self.layers = network.mlp_layers(state, len(network.conditional_widths(arch)) - 1)
-
-    def __call__(self, x, t, label: int):
-        x = np.asarray(x, dtype=np.float32)
-        c_skip, c_out, c_in, c_noise = network.scalings(
-            self.process, self.sigma_data, np.full((1, 1), t, dtype=np.float32), np
-        )
-        embed = np.broadcast_to(self.embed[label], (len(x), self.embed.shape[1]))
-        h = np.concatenate([network.features(x, c_in, c_noise, self.freqs, np, self.octaves), embed], axis=1)
-        return (c_skip * x + c_out * network.relu_mlp(h, self.layers)).astype(np.float64)
-
-    def denoiser(self, label: int):
-        """``D(x, t)`` of one label (``self.null``: unconditional)."""
-        return lambda x, t: self(x, t, label)
-
-    def guided(self, label: int, g: float):
-        """The guided denoiser of class ``label`` with the null label as ``D_u``."""
-        return guided(self.denoiser(label), self.denoiser(self.null), g)

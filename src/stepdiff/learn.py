@@ -20,8 +20,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import network
-from .process import Diffusion, from_config
-from .seeds import int_seed
+from .process import Diffusion
 
 
 def pick_device(name: str) -> torch.device:
@@ -45,32 +44,59 @@ def mlp(widths: list[int]) -> nn.Sequential:
 class Denoiser(nn.Module):
     """``D(x, t) = c_skip x + c_out F(c_in x, c_noise)`` for ``x = alpha_t x0 +
     sigma_t eps``: the preconditioning of ``network.scalings`` around a ReLU
-    MLP ``F`` (``network.Denoiser`` is the same forward pass in numpy)."""
+    MLP ``F`` (``network.Denoiser`` is the same forward pass in numpy). With
+    ``classes`` > 0 it is conditional, ``D(x, t, labels)``: a learnable
+    embedding of ``classes + 1`` labels (the last the null label: the
+    unconditional denoiser) joins ``F``'s input (classifier-free guidance,
+    docs/theory.md section 15)."""
 
     def __init__(
-        self, dim=2, hidden=64, layers=3, n_freqs=8, process=None, sigma_data=0.5, octaves=0, target="x0"
+        self,
+        dim=2,
+        hidden=64,
+        layers=3,
+        n_freqs=8,
+        process=None,
+        sigma_data=0.5,
+        octaves=0,
+        target="x0",
+        classes=0,
+        embed=0,
     ):
         super().__init__()
         if target not in network.TARGETS:
             raise ValueError(f"model.target: unknown target {target!r}: expected one of {network.TARGETS}")
         self.arch = dict(
-            dim=dim, hidden=hidden, layers=layers, n_freqs=n_freqs, octaves=octaves, target=target
+            dim=dim,
+            hidden=hidden,
+            layers=layers,
+            n_freqs=n_freqs,
+            octaves=octaves,
+            target=target,
+            classes=classes,
+            embed=embed if classes else 0,
         )
         self.octaves = torch.from_numpy(network.octave_freqs(octaves))  # a constant, not a weight
         self.process = process if process is not None else Diffusion(1.0)
         self.sigma_data = float(sigma_data)
         self.register_buffer("freqs", 2.0 ** torch.arange(n_freqs, dtype=torch.float32))
+        self.embed = nn.Embedding(classes + 1, embed) if classes else None
         self.net = mlp(network.widths(self.arch))
 
     def scalings(self, t):
         """``(c_skip, c_out, c_in, c_noise)`` at times ``t`` (n, 1)."""
         return network.scalings(self.process, self.sigma_data, t, torch, self.arch["target"])
 
-    def forward(self, x, t):
-        """``x``: (n, dim); ``t``: (n, 1) times in (0, 1]."""
+    def forward(self, x, t, labels=None):
+        """``x``: (n, dim); ``t``: (n, 1) times in (0, 1]; ``labels``: (n,)
+        integers for a conditional network (``None``: the null label)."""
         c_skip, c_out, c_in, c_noise = self.scalings(t)
-        octaves = self.octaves.to(x.device)
-        return c_skip * x + c_out * self.net(network.features(x, c_in, c_noise, self.freqs, torch, octaves))
+        h = network.features(x, c_in, c_noise, self.freqs, torch, self.octaves.to(x.device))
+        if self.embed is not None:
+            if labels is None:
+                labels = torch.full((len(x),), self.arch["classes"], dtype=torch.long, device=x.device)
+            h = torch.cat([h, self.embed(labels)], dim=1)
+        return c_skip * x + c_out * self.net(h)
 
 
 def train(
@@ -88,6 +114,10 @@ def train(
     lr,
     t_min,
     seed,
+    labels=None,
+    classes=0,
+    embed=0,
+    p_null=0.0,
     device="cpu",
     log=print,
     log_every=200,
@@ -100,9 +130,14 @@ def train(
     ``t_min`` and the process's ``t_max``, so the small noise levels that
     decide sharpness are trained as often as the large ones. The loss is
     weighted by ``1 / c_out^2`` so every level counts alike; the minimiser is
-    still ``E[x0 | x_t]``. With ``ema`` > 0 the returned weights are the
-    exponential moving average of the trained ones with that decay per step
-    (``torch.optim.swa_utils``). Raises ``FloatingPointError`` naming the step on a
+    still ``E[x0 | x_t]``. With ``labels`` (n,) in ``[0, classes)`` the
+    network is conditional, and each label is replaced by the null label
+    with probability ``p_null``, so one network learns ``D(x, t | c)`` and
+    ``D(x, t)`` (Ho and Salimans 2022). With ``ema`` > 0 the returned weights
+    are the exponential moving average of the trained ones with that decay
+    per step (``torch.optim.swa_utils``): guidance multiplies a network's
+    errors by up to ``2g - 1``, and averaging removes the part that is
+    gradient noise. Raises ``FloatingPointError`` naming the step on a
     non-finite loss.
     """
     dev = pick_device(device)
@@ -110,15 +145,22 @@ def train(
     torch.manual_seed(seed)  # the initial weights
     data = np.asarray(x0, dtype=np.float64)
     n, dim = data.shape
-    model = Denoiser(dim, hidden, layers, n_freqs, process, float(data.std()), octaves, target).to(dev)
+    model = Denoiser(
+        dim, hidden, layers, n_freqs, process, float(data.std()), octaves, target, classes, embed
+    ).to(dev)
     times = noise_times(process, t_min)
 
     def batch():
-        x = data[rng.integers(n, size=batch_size)]
+        pick = rng.integers(n, size=batch_size)
+        x = data[pick]
+        extra = ()
+        if classes:  # the null label with probability p_null
+            c = np.where(rng.random(batch_size) < p_null, classes, labels[pick])
+            extra = (torch.as_tensor(c, device=dev),)
         t = times(rng, batch_size)
         xt = process.couple(x, process.source(batch_size, dim, rng), t)
         x, xt, t = (torch.as_tensor(a, dtype=torch.float32, device=dev) for a in (x, xt, t))
-        return (xt, t), x, t
+        return (xt, t, *extra), x, t
 
     return optimise(model, batch, steps=steps, lr=lr, ema=ema, log=log, log_every=log_every)
 
@@ -181,15 +223,13 @@ def load(path, arch: dict | None = None, device="cpu") -> Denoiser:
     return model.to(pick_device(device)).eval()
 
 
-def fit_each(runs, name: str, out, log=print):
-    """A study's networks: for each ``(key, exp, x0)`` of ``runs``, :func:`fit`
-    ``exp``'s model section to ``x0`` and save it as ``{out}/{key}/denoiser.npz``.
-    Every network gets the study's torch seed (``name``): only what the
-    study varies (the data, or the noise scale) changes between them."""
-    for key, exp, x0 in runs:
-        model, losses, cost = fit(exp, name, x0, log=log)
+def fit_each(tasks, out, log=print):
+    """Train each ``(key, network.Training)`` of ``tasks`` and save it as
+    ``{out}/{key}/denoiser.npz``: a study's networks, one after the other."""
+    for key, task in tasks:
+        model, losses, cost = fit(task, log=log)
         os.makedirs(f"{out}/{key}", exist_ok=True)
-        save(model, f"{out}/{key}/denoiser.npz", exp, cost)
+        save(model, f"{out}/{key}/denoiser.npz", task.config, cost)
         log(f"{key}: final loss {cost['final_loss']:.4f}, {cost['cpu_s']:.1f} CPU-s")
 
 
@@ -220,16 +260,14 @@ def _warm_up(x0, device: str) -> None:
         _WARM.add(device)
 
 
-def fit(exp: dict, name: str, x0, log=print):
-    """The train job: fit the experiment's model section to ``x0``; returns
-    (model, losses, cost): cost is the CPU-seconds of this process (all its
-    threads) and the final loss (the mean of the last 50 steps). Torch's
-    streams derive from the config seed and the experiment's name, so two
-    learned experiments with one seed do not share them."""
-    hyper = {k: v for k, v in exp["model"].items() if k != "device"}
-    seed = int_seed(exp["seed"], name, "train")
-    _warm_up(x0, exp["model"]["device"])
+def fit(task: network.Training, log=print):
+    """Train one network (:func:`train` on the task's data, process, recipe
+    and seed); returns (model, losses, cost): cost is the CPU-seconds of this
+    process (all its threads) after a warm-up, and the final loss (the mean
+    of the last 50 steps)."""
+    device = task.recipe.get("device", "cpu")
+    _warm_up(task.x0, device)
     start = time.process_time()
-    model, losses = train(x0, from_config(exp), seed=seed, device=exp["model"]["device"], log=log, **hyper)
+    model, losses = train(task.x0, task.process, seed=task.seed, labels=task.labels, log=log, **task.recipe)
     cost = {"cpu_s": time.process_time() - start, "final_loss": float(losses[-50:].mean())}
     return model, losses, cost

@@ -20,7 +20,7 @@ never a Hutchinson estimate:
   spiral) is the mixture of its quadrature nodes (:func:`curve_mixture`);
 * a network loaded by ``learn.load`` (torch): ``torch.func.jacrev`` under
   ``vmap``; the numpy forward pass of ``network.Denoiser``: forward-mode
-  tangents through its ReLU layers (:func:`network_terms`).
+  tangents through its ReLU layers (``network.Denoiser.terms``).
 
 A *field* here is a function ``(x, t) -> (D, tr dD/dx)`` of a batch ``x``
 (n, d) at one time ``t``. Torch is imported only where a torch module is
@@ -230,54 +230,13 @@ def torch_field(model):
     return field
 
 
-def network_terms(net, x, t):
-    """``D(x, t)`` and ``tr dD/dx`` of a numpy ``network.Denoiser``, exactly
-    (off the ReLU kinks, a set of measure zero): the input features' tangents
-    by a complex step (they are analytic in ``x``: ``Im f(x + i h e_j) / h``
-    is the derivative to rounding), then forward mode through the ReLU layers
-    (each tangent masked where its unit is off), in one product per layer
-    with the value. Float32, as the forward pass."""
-    from . import network
-
-    x32 = np.asarray(x, dtype=np.float32)
-    n, d = x32.shape
-    tt = np.full((1, 1), t, dtype=np.float32)
-    c_skip, c_out, c_in, c_noise = network.scalings(net.process, net.sigma_data, tt, np, net.target)
-    step = np.float32(1e-20)
-    rows = [network.features(x32, c_in, c_noise, net.freqs, np, net.octaves)]
-    for e in np.eye(d, dtype=np.float32):
-        shifted = network.features(x32 + 1j * step * e, c_in, c_noise, net.freqs, np, net.octaves)
-        rows.append(shifted.imag / step)
-    stack = np.stack(rows).astype(np.float32)  # (1 + d, n, features): the value, then d tangents
-    for i, (weight, bias) in enumerate(net.layers):
-        stack = stack @ weight
-        stack[0] += bias
-        if i < len(net.layers) - 1:
-            stack *= stack[0] > 0  # ReLU, and its derivative on the tangents
-    h, tangents = stack[0], stack[1:]
-    out = c_skip * x32 + c_out * h
-    trace = d * c_skip + c_out * np.einsum("jnj->n", tangents)
-    return out.astype(np.float64), np.asarray(trace, dtype=np.float64).reshape(n)
-
-
-def network_field(net):
-    """A numpy ``network.Denoiser`` and its exact Jacobian's trace
-    (:func:`network_terms`), checked once against the network's own forward
-    pass: a change to that pass that this copy misses fails here, loudly."""
-    probe = np.random.default_rng(0).standard_normal((8, net.layers[-1][1].size))
-    for t in (0.01, 0.5):
-        mine, theirs = network_terms(net, probe, t)[0], net(probe, t)
-        if not np.allclose(mine, theirs, rtol=1e-4, atol=1e-5):
-            raise RuntimeError("network_terms no longer reproduces network.Denoiser's forward pass")
-    return lambda x, t: network_terms(net, x, t)
-
-
 def field_of(denoiser):
-    """The field of a learned denoiser: a torch module or a numpy ``network.Denoiser``."""
+    """The field of a learned denoiser: a torch module (:func:`torch_field`)
+    or a numpy ``network.Denoiser`` (its exact trace, ``terms``)."""
     if hasattr(denoiser, "parameters") and hasattr(denoiser, "forward"):
         return torch_field(denoiser)
-    if hasattr(denoiser, "layers"):
-        return network_field(denoiser)
+    if hasattr(denoiser, "terms"):
+        return denoiser.terms
     raise TypeError(f"no exact Jacobian for {type(denoiser).__name__}")
 
 

@@ -15,59 +15,53 @@ CPU-seconds and final loss, measured, so not bit for bit across runs).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .io import atomic
-from .process import from_description
+from .process import from_config, from_description
+from .seeds import int_seed
 
 ARCH_KEYS = (
+    "classes",
+    "embed",
     "hidden",
     "layers",
     "n_freqs",
     "octaves",
     "target",
 )  # model-config keys that fix the function of the weights
-OPTIONAL = {"octaves": 0, "target": "x0"}  # architecture keys a config (or an older model file) may leave out
+# architecture keys a config (or an older model file) may leave out; ``classes = 0``
+# is the unconditional denoiser, ``classes = k`` a conditional one with ``k`` labels
+# and a null label ``k`` (classifier-free guidance, docs/theory.md section 15)
+OPTIONAL = {"classes": 0, "embed": 0, "octaves": 0, "target": "x0"}
 TARGETS = ("x0", "eps", "v", "x0_raw")  # what F predicts (``scalings``)
 ARCH = ("dim", *ARCH_KEYS)  # a saved architecture: the data's dimension too
 META_KEYS = ("arch", "process", "sigma_data")
 
 
 def widths(arch: dict) -> list[int]:
-    """The MLP's layer widths: its input features, the hidden layers, the output."""
+    """The MLP's layer widths: its input features (with the label's embedding,
+    for a conditional network), the hidden layers, the output."""
     features = arch["dim"] * (1 + 2 * arch["octaves"]) + 1 + 2 * arch["n_freqs"]
+    if arch.get("classes"):
+        features += arch["embed"]
     return [features] + [arch["hidden"]] * arch["layers"] + [arch["dim"]]
 
 
-def shapes(arch: dict, w: list[int] | None = None) -> dict[str, tuple[int, ...]]:
-    """The state_dict of ``learn.Denoiser``: array name -> shape (for the layer
-    widths ``w``, ``widths(arch)`` by default). The MLP is ``net``, a torch
-    ``Sequential`` of ``Linear`` layers with a ``ReLU`` between each two (so
-    the linear layers are ``net.0``, ``net.2``, ...)."""
-    w = widths(arch) if w is None else w
+def shapes(arch: dict) -> dict[str, tuple[int, ...]]:
+    """The state_dict of ``learn.Denoiser``: array name -> shape. The MLP is
+    ``net``, a torch ``Sequential`` of ``Linear`` layers with a ``ReLU``
+    between each two (so the linear layers are ``net.0``, ``net.2``, ...); a
+    conditional network has ``embed``, one row per label and the null label."""
+    w = widths(arch)
     out = {"freqs": (arch["n_freqs"],)}
+    if arch.get("classes"):
+        out["embed.weight"] = (arch["classes"] + 1, arch["embed"])
     for i, (a, b) in enumerate(zip(w[:-1], w[1:])):
         out[f"net.{2 * i}.weight"], out[f"net.{2 * i}.bias"] = (b, a), (b,)
     return out
-
-
-# The conditional network of the guidance study (``conditional.ConditionalDenoiser``,
-# read by ``guidance.ConditionalNet``): the same MLP with a label embedding in its input.
-CONDITIONAL_ARCH = ("dim", "hidden", "layers", "n_freqs", "octaves", "classes", "embed")
-
-
-def conditional_widths(arch: dict) -> list[int]:
-    """The MLP's widths: ``widths``, with the label's embedding in the input."""
-    first, *rest = widths(arch)
-    return [first + arch["embed"], *rest]
-
-
-def conditional_shapes(arch: dict) -> dict[str, tuple[int, ...]]:
-    """The state_dict of ``conditional.ConditionalDenoiser``: ``shapes``, with
-    the label's embedding (the last label is the null label)."""
-    return {**shapes(arch, conditional_widths(arch)), "embed.weight": (arch["classes"] + 1, arch["embed"])}
 
 
 def scalings(process, sigma_data: float, t, xp, target: str = "x0"):
@@ -130,6 +124,22 @@ def features(x, c_in, c_noise, freqs, xp, octaves=None):
         angles = (scaled[:, :, None] * octaves).reshape(x.shape[0], -1)
         parts += [xp.sin(angles), xp.cos(angles)]
     return xp.concatenate([*parts, xp.broadcast_to(noise, (x.shape[0], noise.shape[1]))], axis=1)
+
+
+@dataclass(frozen=True)
+class Training:
+    """One network to train: its data (and labels, for a conditional one), the
+    process whose ``x_t`` it sees, ``learn.train``'s keyword arguments
+    (``recipe``: the architecture, the steps, ``t_min``, ...), the torch seed,
+    and the config saved beside the weights. Built by the workflow layer from
+    the config; ``learn.fit`` takes nothing else."""
+
+    x0: np.ndarray
+    process: object
+    recipe: dict
+    seed: int
+    labels: np.ndarray | None = None
+    config: dict = field(default_factory=dict)
 
 
 def damaged(path, problem: str, error: Exception | None = None) -> ValueError:
@@ -271,25 +281,65 @@ def relu_mlp(h, layers, outputs=None):
 
 class Denoiser:
     """A saved network as the samplers' ``D(x, t)`` (``x``: (n, d); ``t``: a
-    float): ``learn.Denoiser.forward`` in numpy, in float32 as torch computes
-    it; returns float64 like every denoiser."""
+    float), and ``D(x, t, label)`` for a conditional one (``self.null``, the
+    default, is the unconditional denoiser): ``learn.Denoiser.forward`` in
+    numpy, in float32 as torch computes it; returns float64 like every
+    denoiser. :meth:`terms` adds the Jacobian's exact trace (the likelihood)."""
 
     def __init__(self, saved: Saved):
-        self.process, self.sigma_data, self.target = saved.process, saved.sigma_data, saved.arch["target"]
+        arch = saved.arch
+        self.process, self.sigma_data, self.target = saved.process, saved.sigma_data, arch["target"]
         self.fit = saved.fit  # what training cost: CPU-seconds, final loss
         self.freqs = saved.state["freqs"].astype(np.float32)
-        self.octaves = octave_freqs(saved.arch["octaves"])
-        self.layers = mlp_layers(saved.state, len(widths(saved.arch)) - 1)
+        self.octaves = octave_freqs(arch["octaves"])
+        self.null = arch["classes"]  # the null label; 0 (and no embedding) for an unconditional network
+        self.embed = saved.state["embed.weight"].astype(np.float32) if arch["classes"] else None
+        self.layers = mlp_layers(saved.state, len(widths(arch)) - 1)
         self._outputs: list[np.ndarray] = []
 
-    def __call__(self, x, t):
+    def _inputs(self, x, t, label):
+        """The scalings and the MLP's input rows at one time ``t`` (``x``
+        float32 or, for :meth:`terms`' complex step, complex)."""
+        tt = np.full((1, 1), t, dtype=np.float32)
+        c_skip, c_out, c_in, c_noise = scalings(self.process, self.sigma_data, tt, np, self.target)
+        h = features(x, c_in, c_noise, self.freqs, np, self.octaves)
+        if self.embed is not None:
+            row = self.embed[self.null if label is None else label]
+            h = np.concatenate([h, np.broadcast_to(row, (len(x), row.size))], axis=1)
+        return c_skip, c_out, h
+
+    def __call__(self, x, t, label=None):
         x = np.asarray(x, dtype=np.float32)
-        t = np.full((1, 1), t, dtype=np.float32)
-        c_skip, c_out, c_in, c_noise = scalings(self.process, self.sigma_data, t, np, self.target)
-        h = relu_mlp(
-            features(x, c_in, c_noise, self.freqs, np, self.octaves), self.layers, self._buffers(len(x))
-        )
+        c_skip, c_out, h = self._inputs(x, t, label)
+        h = relu_mlp(h, self.layers, self._buffers(len(x)))
         return (c_skip * x + c_out * h).astype(np.float64)
+
+    def terms(self, x, t, label=None):
+        """``D(x, t)`` and ``tr dD/dx``, exactly (off the ReLU kinks, a set of
+        measure zero): the input rows' tangents by a complex step (they are
+        analytic in ``x``: ``Im f(x + i h e_j) / h`` is the derivative to
+        rounding; the label's embedding has none), then forward mode through
+        the ReLU layers (each tangent masked where its unit is off), in one
+        product per layer with the value. Float32, as :meth:`__call__`."""
+        x32 = np.asarray(x, dtype=np.float32)
+        n, d = x32.shape
+        c_skip, c_out, value = self._inputs(x32, t, label)
+        step = np.float32(1e-20)
+        rows = [value] + [self._inputs(x32 + 1j * step * e, t, label)[2].imag / step for e in np.eye(d)]
+        stack = np.stack(rows).astype(np.float32)  # (1 + d, n, inputs): the value, then d tangents
+        for i, (weight, bias) in enumerate(self.layers):
+            stack = stack @ weight
+            stack[0] += bias
+            if i < len(self.layers) - 1:
+                stack *= stack[0] > 0  # ReLU, and its derivative on the tangents
+        h, tangents = stack[0], stack[1:]
+        out = c_skip * x32 + c_out * h
+        trace = d * c_skip + c_out * np.einsum("jnj->n", tangents)
+        return out.astype(np.float64), np.asarray(trace, dtype=np.float64).reshape(n)
+
+    def denoiser(self, label: int | None = None):
+        """``D(x, t)`` of one label (``None``: unconditional)."""
+        return lambda x, t: self(x, t, label)
 
     def _buffers(self, n: int) -> list[np.ndarray]:
         """Each layer's output, kept from call to call: a sampler calls with
@@ -308,3 +358,12 @@ def load(path, arch: dict | None = None) -> Denoiser:
 def denoiser_for(exp: dict, path) -> Denoiser:
     """The sampling jobs' view of a saved model, checked against the config's architecture."""
     return load(path, {k: exp["model"].get(k, OPTIONAL.get(k)) for k in ARCH_KEYS})
+
+
+def training(exp: dict, name: str, x0, labels=None) -> Training:
+    """The training job's view of a config section with a ``model`` (an
+    experiment, or a study's network in the same shape): its process, its
+    recipe, and a torch seed derived from the config seed and ``name``, so
+    two learned experiments with one seed do not share their streams."""
+    seed = int_seed(exp["seed"], name, "train")
+    return Training(np.asarray(x0), from_config(exp), dict(exp["model"]), seed, labels, exp)

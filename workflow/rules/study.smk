@@ -50,7 +50,7 @@ rule study_train:
         spec=study_settings("train"),
         section=study_section,
         threads=torch_threads,
-        code=study_code("study_train.py", ("networks", "fit_each")),
+        code=study_code("study_train.py", "networks"),
     script:
         "../scripts/study_train.py"
 
@@ -74,7 +74,7 @@ rule study_run:
     params:
         spec=study_settings("run"),
         section=study_section,
-        code=study_code("study_run.py", ("run", "load_network")),
+        code=study_code("study_run.py", "run"),
     script:
         "../scripts/study_run.py"
 

@@ -12,8 +12,7 @@ log = log_to(sm.log[0])
 study = studies.module(sm.params.section)
 models = sm.input.get("models")
 keys = sorted(entry.name for entry in os.scandir(models) if entry.is_dir()) if models else []
-load = getattr(study, "load_network", network.load)  # the study's own network file, if it has one
-networks = {key: load(f"{models}/{key}/denoiser.npz") for key in keys}
+networks = {key: network.load(f"{models}/{key}/denoiser.npz") for key in keys}
 inputs = {name: np.load(path) for name, path in sm.input.items() if name != "models"}
 rows, arrays = study.run(sm.params.spec, sm.wildcards.study, inputs, networks)
 save_arrays(sm.output.arrays, arrays)

@@ -12,5 +12,4 @@ log = log_to(sm.log[0])
 torch.set_num_threads(sm.params.threads)  # in the params: it changes the weights
 study = studies.module(sm.params.section)
 inputs = {name: np.load(path) for name, path in sm.input.items()}
-fit = getattr(study, "fit_each", fit_each)  # a study whose networks are not learn.Denoiser's trains its own
-fit(study.networks(sm.params.spec, sm.wildcards.study, inputs), sm.wildcards.study, sm.output[0], log.info)
+fit_each(study.networks(sm.params.spec, sm.wildcards.study, inputs), sm.output[0], log.info)

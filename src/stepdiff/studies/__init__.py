@@ -13,9 +13,8 @@ A study module says
 * ``check(spec, key, config)``: what the schema cannot check, each error
   naming its key;
 * what it trains: ``networks(params, name, inputs)``, a list of ``(key,
-  exp, x0)`` for ``learn.fit_each`` (only when the section has a ``model``;
-  a study whose networks are not ``learn.Denoiser`` defines its own
-  ``fit_each`` and ``load_network``, which the jobs call instead);
+  network.Training)`` for ``learn.fit_each`` (only when the section has a
+  ``model``); the run job reads each back with ``network.load``;
 * what it runs and tabulates: ``run(params, name, inputs, networks)``, its
   table rows (``COLUMNS``) and named arrays;
 * ``figure_experiments(spec)``: the experiments whose metrics tables its

@@ -15,8 +15,8 @@ Two parts, one table (``part``):
   an unbiased estimate of the energy distance between their laws, with a
   paired error).
 
-The network is not ``learn``'s: ``fit_each`` trains it (``conditional``) and
-``load_network`` reads it (``guidance.ConditionalNet``).
+The network is the project's one network with a label embedding
+(``network.Training`` with labels; ``network.Denoiser`` takes the label).
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ import numpy as np
 
 from .. import guidance, process, sampling
 from ..grids import KARRAS_T_MIN
+from ..network import Training
 from ..registry import SAMPLERS, ConfigError, parse_label, sampler_runs
-from ..seeds import canonical_key, rng_for
+from ..seeds import canonical_key, int_seed, rng_for
 
 COLUMNS = ("part", "scale", "sampler", "grid", "steps", "denoiser", "n", "metric", "value", "se")
 TRAJECTORIES = 500  # particles kept along each exact run of the first sampler (the animation)
@@ -79,23 +80,18 @@ def ring_of(spec: dict) -> guidance.Ring:
 
 
 def networks(params: dict, name: str, inputs: dict) -> list:
-    """One conditional network on a labelled draw of the ring (``model.n_train`` points)."""
+    """One conditional network on a labelled draw of the ring (``model.n_train``
+    points), trained down to the study's ``t_min``, where its grids stop."""
     if "model" not in params:
         return []
-    x0, labels = ring_of(params).sample(params["model"]["n_train"], rng_for(params["seed"], name, "train"))
-    return [("conditional", params, (x0, labels))]
-
-
-def fit_each(runs, name: str, out, log=print):
-    """The train job (``learn.fit_each``'s counterpart): ``conditional.fit_each``."""
-    from ..conditional import fit_each as fit
-
-    fit(runs, name, out, log)
-
-
-def load_network(path) -> guidance.ConditionalNet:
-    """The run job's view of a saved network (``network.load``'s counterpart)."""
-    return guidance.ConditionalNet(path)
+    ring = ring_of(params)
+    x0, labels = ring.sample(params["model"]["n_train"], rng_for(params["seed"], name, "train"))
+    recipe = {k: v for k, v in params["model"].items() if k != "n_train"}
+    recipe.update(classes=ring.classes, t_min=params["t_min"])
+    seed = int_seed(params["seed"], name, "train")
+    return [
+        ("conditional", Training(x0, process.Diffusion(float(params["sigma"])), recipe, seed, labels, params))
+    ]
 
 
 GAUSSIAN_LAWS = ("tilted", "ode", "sde")  # the table's closed-form rows beside the samplers'
@@ -147,7 +143,7 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
     (``{denoiser}-g{scale}-{label}-{steps}`` samples, ``tilted-g{scale}`` the
     tilted draw, ``mass-g{scale}`` its grid, ``path-g{scale}-{label}-{steps}``
     the first sampler's exact trajectories). ``networks``: ``{"conditional":
-    guidance.ConditionalNet}`` or empty. Every scale and both denoisers of one
+    network.Denoiser}`` (with labels) or empty. Every scale and both denoisers of one
     sampler run start from one draw; a run's noise is keyed by its scale, so
     the exact and learned runs at one scale share it."""
     from ..metrics import energy_distance_se, energy_gap, quantile_se, self_distances
@@ -201,7 +197,9 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
             if net is None:
                 continue
             noise = rng_for(spec["seed"], name, "noise", label, steps, g)  # the exact run's, anew
-            learned = sampling.run(net.guided(k, g), proc, label, steps, x1, noise, t_min)
+            learned = sampling.run(
+                guidance.guided(net.denoiser(k), net.denoiser(None), g), proc, label, steps, x1, noise, t_min
+            )
             x_ref = proc.source(n, 2, rng_for(spec["seed"], name, "reference", label, steps))
             ref_noise = rng_for(spec["seed"], name, "reference-noise", label, steps, g)
             reference = sampling.run(d_g, proc, label, steps, x_ref, ref_noise, t_min)

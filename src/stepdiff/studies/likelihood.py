@@ -5,7 +5,7 @@ in nats.
 Each data set (``sets``) is a law with a density (the spiral with blur, a
 Gaussian mixture) under one process (``sigma``: the diffusion; ``source``: a
 flow from a Gaussian). For each, the exact denoiser (where the law has one)
-and the study's network (``model``, trained by ``learn.fit_each`` down to the
+and the study's network (``model``, trained down to the
 noise level ``level_min``) are scored on one held-out draw: the negative
 log-likelihood ``-E log q``, ``KL(p || q) = E[log p - log q]`` with the
 standard error of the spread over the points, and the ODE's convergence
@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import likelihood, process
 from ..data import from_config
+from ..network import training
 from ..registry import ConfigError
 from ..seeds import rng_for
 
@@ -102,7 +103,7 @@ def networks(params: dict, name: str, inputs: dict) -> list:
     out = []
     for key, exp in params["networks"].items():
         x0 = from_config(exp["data"]).sample(exp["data"]["n"], rng_for(exp["seed"], name, "train", key))
-        out.append((key, exp, x0))
+        out.append((key, training(exp, name, x0)))
     return out
 
 

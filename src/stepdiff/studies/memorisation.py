@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import process, sampling
 from ..data import from_config, point_masses
+from ..network import training
 from ..registry import ConfigError, parse_label, sampler_runs
 from ..seeds import rng_for
 
@@ -64,7 +65,7 @@ def networks(params: dict, name: str, inputs: dict) -> list:
     """One network per size ``N``, on the first ``N`` training points; all
     with the study's torch seed, so only ``N`` changes between them."""
     exp = {k: params[k] for k in ("model", "seed", "sigma")}
-    return [(f"n{size}", exp, inputs["train"][:size]) for size in params["sizes"]]
+    return [(f"n{size}", training(exp, name, inputs["train"][:size])) for size in params["sizes"]]
 
 
 def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dict], dict]:

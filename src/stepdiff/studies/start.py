@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import process, sampling
 from ..data import from_config
+from ..network import training
 from ..registry import SAMPLERS, ConfigError, parse_label, sampler_runs, start_key
 from ..seeds import rng_for
 
@@ -77,7 +78,7 @@ def networks(params: dict, name: str, inputs: dict) -> list:
     """One network per sigma, all trained on one draw of the data."""
     n = params["data"].get("n", params["n_samples"])  # swiss_roll and spiral data give n
     x0 = from_config(params["data"]).sample(n, rng_for(params["seed"], name, "train"))
-    return [(key, exp, x0) for key, exp in params["networks"].items()]
+    return [(key, training(exp, name, x0)) for key, exp in params["networks"].items()]
 
 
 def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dict], dict]:

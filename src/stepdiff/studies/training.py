@@ -20,6 +20,7 @@ import numpy as np
 from .. import errors, process, sampling
 from ..data import from_config, on_curve
 from ..grids import last_time
+from ..network import training
 from ..registry import SAMPLERS, ConfigError, parse_label
 from ..seeds import rng_for
 
@@ -93,7 +94,12 @@ def check(spec: dict, key: str, config: dict) -> None:
 def networks(params: dict, name: str, inputs: dict) -> list:
     """One network per recipe, all on the study's training set with its torch seed."""
     return [
-        (variant, {"model": model, "seed": params["seed"], "sigma": params["sigma"]}, inputs["train"])
+        (
+            variant,
+            training(
+                {"model": model, "seed": params["seed"], "sigma": params["sigma"]}, name, inputs["train"]
+            ),
+        )
         for variant, model in recipes(params).items()
     ]
 

@@ -16,7 +16,7 @@ from . import process  # noqa: E402
 from .data import from_config  # noqa: E402
 from .io import atomic  # noqa: E402
 from .metrics import mixture_cdf  # noqa: E402
-from .registry import parse_label, run_label, run_of  # noqa: E402
+from .registry import SAMPLERS, parse_label, run_label, run_of  # noqa: E402
 from .sampling import gaussian_law  # noqa: E402
 from .seeds import rng_for  # noqa: E402
 
@@ -138,40 +138,70 @@ DISTANCES = ("ks_data", "w1_data", "energy", "sw2", "nn_median", "curve_median",
 DISTANCES += ("median_dist", "max_dist")
 
 
-def _draw_runs(ax, table, metric, colour_of, prefix=""):
-    """One line per (sampler, grid) of ``table`` against NFE: filled dots for
-    the learned denoiser, open circles for the exact one, bars of one standard
-    error where the table has one, dashed the exact output law where known."""
+# One look per sampler run across the project: the sampler's colour
+# (``registry.SAMPLERS``), the grid's marker and line; filled for the learned
+# denoiser, open for the exact one.
+GRID_STYLES = {"uniform": ("o", "-"), "karras": ("s", "--"), "logsnr": ("^", ":"), "sigma": ("D", "-.")}
+
+
+def run_style(sampler: str, grid: str) -> dict:
+    """The colour, marker and line style of a sampler on a grid, in every figure."""
+    marker, line = GRID_STYLES[grid]
+    return {"color": SAMPLERS[sampler].colour, "marker": marker, "linestyle": line}
+
+
+def _run_handles(runs, exact: bool, floor: bool) -> list:
+    """Legend entries: one per (sampler, grid) of ``runs``, then what open
+    marks and the grey band mean."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], ms=6, label=f"{s}, {g}", **run_style(s, g)) for s, g in sorted(runs)]
+    if exact:
+        open_mark = dict(color="k", marker="o", mfc="none", linestyle="none", ms=7)
+        handles.append(Line2D([], [], label="open: exact denoiser", **open_mark))
+    if floor:
+        handles.append(Patch(color="grey", alpha=0.25, label="noise floor"))
+    return handles
+
+
+def _draw_runs(ax, table, metric):
+    """One line per (sampler, grid) of ``table`` against NFE (:func:`run_style`):
+    filled marks for the learned denoiser, open ones for the exact one, bars
+    of one standard error where the table has one, and the exact output law
+    (thin, dashed) where it is known. Returns whether an exact-denoiser
+    series of a learned experiment was drawn."""
     only_exact = set(table["denoiser"]) == {"exact"}
+    drew_exact = False
     for (sampler, grid), rows in table.groupby(["sampler", "grid"]):
         wide = rows.pivot_table(index="nfe", columns=["denoiser", "metric"], values="value")
-        colour = colour_of(sampler, grid)
+        style = run_style(sampler, grid)
         for denoiser in wide.columns.get_level_values(0).unique():
             part = wide[denoiser].dropna(how="all")
             learned = denoiser == "learned" or only_exact
-            exact = f"exact_{metric}" in part
+            law = f"exact_{metric}" in part
             if metric in part:
+                drew_exact |= not learned
+                look = {**style, "linestyle": "none" if law or not learned else style["linestyle"]}
                 ax.plot(
-                    part.index,
-                    part[metric],
-                    "o" if exact or not learned else "o-",
-                    color=colour,
-                    mfc=None if learned else "none",
-                    ms=6 if learned else 9,
-                    label=f"{prefix}{sampler}, {grid}" + ("" if learned else ", exact denoiser"),
+                    part.index, part[metric], mfc=None if learned else "none", ms=5 if learned else 8, **look
                 )
                 if f"{metric}_se" in part:  # one standard error of the estimate
                     se = part[f"{metric}_se"]
-                    ax.errorbar(part.index, part[metric], yerr=se, fmt="none", ecolor=colour)
-            if exact:
-                ax.plot(part.index, part[f"exact_{metric}"], "--", color=colour, lw=1.2)
+                    ax.errorbar(part.index, part[metric], yerr=se, fmt="none", ecolor=style["color"])
+            if law:
+                ax.plot(part.index, part[f"exact_{metric}"], "--", color=style["color"], lw=1.0)
+    return drew_exact
 
 
-def _floor_band(ax, tables, metric):
+def _floor_band(ax, tables, metric) -> bool:
+    """The noise floor as a grey band; whether there was one."""
     floor = pd.concat([t.loc[t["metric"] == metric, "noise_floor"] for t in tables]).dropna().abs()
     if len(floor) and floor.max() > 0:  # the energy's floor is a band around 0: it has either sign
         low = -floor.max() if metric == "energy" else 0
         ax.axhspan(low, floor.max(), color="grey", alpha=0.25, label="noise floor")
+        return True
+    return False
 
 
 def _distance_scale(ax, metric):
@@ -182,13 +212,6 @@ def _distance_scale(ax, metric):
         ax.axhline(0, color="k", lw=0.5)
     else:
         ax.set_yscale("log")
-
-
-def _palette(table):
-    """A fixed colour per (sampler, grid) of a table."""
-    runs = sorted(set(zip(table["sampler"], table["grid"])))
-    colours = plt.get_cmap("tab10")
-    return lambda sampler, grid: colours(runs.index((sampler, grid)) % 10)
 
 
 def steps_figure(table, name, path, data=None):
@@ -206,38 +229,78 @@ def steps_figure(table, name, path, data=None):
     panels = metrics + sorted(m for m in present if m.startswith("frac_at_mass")) + moments
     if not panels:
         raise ValueError(f"{name}: no metric to draw against steps in {sorted(present)}")
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4), squeeze=False)
-    colour_of = _palette(table)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 2.2, 4), squeeze=False)
+    exact = floor = False
     for ax, metric in zip(axes[0], panels):
-        _draw_runs(ax, table, metric, colour_of)
-        _floor_band(ax, [table], metric)
+        exact |= _draw_runs(ax, table, metric)
+        floor |= _floor_band(ax, [table], metric)
         if metric in data_moments:
-            ax.axhline(data_moments[metric], color="k", lw=0.8, ls=":", label="data")
-        ax.set(xscale="log", xlabel="denoiser evaluations (NFE)", title=f"{name}: {metric}")
+            ax.axhline(data_moments[metric], color="k", lw=0.8, ls=":")
+        ax.set(
+            xscale="log", xlabel="denoiser evaluations (NFE)", ylabel=_unit(metric), title=f"{name}: {metric}"
+        )
         if metric in metrics:
             _distance_scale(ax, metric)
-        ax.legend(fontsize=7)
     if moments:
-        fig.suptitle("dots: measured; dashed: the exact output law of each sampler", fontsize=9)
-    fig.tight_layout()
+        fig.suptitle("marks: measured; thin dashed: the exact output law of each sampler", fontsize=9)
+    _legend_right(fig, _run_handles(set(zip(table["sampler"], table["grid"])), exact, floor))
     _save(fig, path)
 
 
 def comparison_figure(tables: dict, metric, title, path):
-    """One metric against NFE for several experiments on the same axes (say a
-    diffusion and a flow on the same data): one colour per run kind, one
-    line style per experiment."""
-    fig, ax = plt.subplots(figsize=(7.5, 5))
-    colours = plt.get_cmap("tab10")
-    kinds = sorted({(e, s, g) for e, t in tables.items() for s, g in zip(t["sampler"], t["grid"])})
-    for name, table in tables.items():
-        _draw_runs(ax, table, metric, lambda s, g, e=name: colours(kinds.index((e, s, g)) % 10), f"{name}: ")
-    _floor_band(ax, list(tables.values()), metric)
-    ax.set(xscale="log", xlabel="denoiser evaluations (NFE)", ylabel=metric, title=title)
-    _distance_scale(ax, metric)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    """One metric against NFE for several experiments (say a diffusion and a
+    flow on the same data): one panel per experiment on a shared axis, each
+    sampler and grid in its own look (:func:`run_style`), the legend beside
+    the panels."""
+    fig, axes = plt.subplots(
+        1, len(tables), figsize=(3.6 * len(tables) + 2.4, 4.2), sharey=True, squeeze=False
+    )
+    exact = floor = False
+    for ax, (name, table) in zip(axes[0], tables.items()):
+        exact |= _draw_runs(ax, table, metric)
+        floor |= _floor_band(ax, [table], metric)
+        ax.set_title(name)
+        _nfe_axis(ax)
+        _distance_scale(ax, metric)
+    axes[0][0].set_ylabel(_unit(metric))
+    runs = {run for t in tables.values() for run in zip(t["sampler"], t["grid"])}
+    fig.suptitle(title, fontsize=10)
+    _legend_right(fig, _run_handles(runs, exact, floor))
     _save(fig, path)
+
+
+def _unit(metric: str) -> str:
+    """An axis label: the metric and its unit."""
+    if metric == "curve_far":
+        return "curve_far (fraction beyond the threshold)"
+    if metric.startswith("curve_") or metric in ("nn_median", "median_dist", "max_dist", "w1_data", "sw2"):
+        return f"{metric} (data units)"
+    return metric
+
+
+def _nfe_axis(ax):
+    """A log axis of NFE labelled in plain numbers (5, 10, 20, not 10^1)."""
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("denoiser evaluations (NFE)")
+
+
+def _legend_right(fig, handles):
+    """The legend in a column right of every panel, where it covers no data."""
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    right = max(ax.get_position().x1 for ax in fig.axes)
+    legend = fig.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(right, 0.93), fontsize=7, frameon=False
+    )
+    fig.canvas.draw()
+    width = legend.get_window_extent().width / fig.bbox.width
+    fig.subplots_adjust(right=right - width - 0.01)  # make room, then put the legend in it
+    legend.set_bbox_to_anchor((1 - width - 0.005, 0.93), transform=fig.transFigure)
+    return legend
 
 
 def _learned_energy(table, label, steps):

@@ -27,17 +27,18 @@ class Sampler:
     ``sampling.sample_<name>``)."""
 
     processes: tuple[str, ...]  # "diffusion", "flow"
+    colour: str  # its colour in every figure (a matplotlib name; no two samplers share one)
     stochastic: bool = False  # fresh noise each step: the output is not a function of the start
 
 
 SAMPLERS = {
-    "ddpm": Sampler(("diffusion",), stochastic=True),
-    "ddim": Sampler(("diffusion",)),
-    "euler": Sampler(("flow",)),
-    "heun": Sampler(("diffusion", "flow")),
-    "dpmpp_2m": Sampler(("diffusion", "flow")),
-    "dpmpp_3m": Sampler(("diffusion", "flow")),
-    "unipc": Sampler(("diffusion", "flow")),
+    "ddpm": Sampler(("diffusion",), "tab:red", stochastic=True),
+    "ddim": Sampler(("diffusion",), "tab:blue"),
+    "euler": Sampler(("flow",), "tab:cyan"),
+    "heun": Sampler(("diffusion", "flow"), "tab:green"),
+    "dpmpp_2m": Sampler(("diffusion", "flow"), "tab:orange"),
+    "dpmpp_3m": Sampler(("diffusion", "flow"), "tab:brown"),
+    "unipc": Sampler(("diffusion", "flow"), "tab:purple"),
 }
 
 

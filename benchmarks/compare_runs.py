@@ -15,6 +15,7 @@ Exits 1 and lists what differs.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -35,10 +36,17 @@ def outputs(root: Path) -> dict[str, Path]:
 
 
 def arrays(path: Path) -> dict[str, np.ndarray]:
+    """A file's arrays; a model file's metadata without ``fit`` (the training's
+    measured CPU-seconds differ from run to run: a measurement, not a result)."""
     if path.suffix == ".npy":
         return {"": np.load(path)}
     with np.load(path) as saved:
-        return {key: saved[key] for key in saved.files}
+        out = {key: saved[key] for key in saved.files}
+    if "meta" in out:
+        meta = json.loads(out["meta"][()])
+        meta.pop("fit", None)
+        out["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    return out
 
 
 def differences(before: Path, after: Path, rename: dict[str, str] | None = None) -> list[str]:
@@ -75,6 +83,9 @@ def main():
     parser.add_argument("after", type=Path)
     parser.add_argument("--rename", action="append", default=[], metavar="OLD=NEW")
     args = parser.parse_args()
+    for root in (args.before, args.after):
+        if not outputs(root):
+            sys.exit(f"{root}: no arrays or tables under {root / 'results'} (give the run's folder, not results/)")
     found = differences(args.before, args.after, dict(r.split("=", 1) for r in args.rename))
     print("\n".join(found) if found else "identical: every array and table")
     sys.exit(1 if any(not line.endswith("new after") for line in found) else 0)

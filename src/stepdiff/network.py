@@ -325,7 +325,9 @@ class Denoiser:
         n, d = x32.shape
         c_skip, c_out, value = self._inputs(x32, t, label)
         step = np.float32(1e-20)
-        rows = [value] + [self._inputs(x32 + 1j * step * e, t, label)[2].imag / step for e in np.eye(d)]
+        rows = [value] + [
+            self._inputs(x32 + 1j * step * e, t, label)[2].imag / step for e in np.eye(d, dtype=np.float32)
+        ]
         stack = np.stack(rows).astype(np.float32)  # (1 + d, n, inputs): the value, then d tangents
         for i, (weight, bias) in enumerate(self.layers):
             stack = stack @ weight

@@ -86,8 +86,9 @@ class LinearFlow:
     annulus: Annulus | None = None
     kind = "flow"
     # Trained noise levels stop at sigma_t / alpha_t = LEVEL_MAX * scale
-    # (t = 100/101), where E[x0 | x_t] is E[x0] to within 1e-4 of the data's
-    # spread; above it the network's noise embedding is held there.
+    # (t = 100/101), where E[x0 | x_t] is E[x0] to within about 1e-2 of the
+    # data's spread (1e-4 in squared error; docs/theory.md section 18); above it
+    # the network's noise embedding is held there.
     LEVEL_MAX = 100.0
 
     @property

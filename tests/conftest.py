@@ -61,3 +61,10 @@ def finished_run(tmp_path_factory):
     config = shutil.copy(TEST_CONFIG, workdir / "config.yaml")
     snakemake(workdir, "--cores", "2", config=config)
     return workdir, Path(config)
+
+
+def grid_times(steps, kind="uniform", t_min=1e-4):
+    """A grid's times as an array (``grids.times`` returns a list: it is pure Python)."""
+    from stepdiff.grids import times
+
+    return np.array(times(steps, kind, t_min))

@@ -4,10 +4,11 @@ file size, 1-D data, and no partial file after a failed write."""
 
 import numpy as np
 import pytest
+from conftest import grid_times
 from PIL import Image
 from scipy.spatial import cKDTree
 
-from stepdiff import animate, sampling
+from stepdiff import animate, runner
 from stepdiff.config import ConfigError
 from stepdiff.io import Trajectories
 from stepdiff.process import Diffusion
@@ -52,7 +53,7 @@ def random_walks(rng, rows, k, d):
 
 def saved_rows(steps=1000):
     """The rows a diffusion run of ``steps`` uniform steps keeps (41 for 1000)."""
-    return sampling.recorded_rows(Diffusion(1.0), sampling.time_grid(steps))
+    return runner.recorded_rows(Diffusion(1.0), grid_times(steps))
 
 
 def test_frame_rows_hit_every_saved_row_or_subsample():
@@ -122,7 +123,7 @@ def test_zoom_ends_at_the_samples_scale(tmp_path):
     the whole path would shrink it to a few pixels."""
     rng = np.random.default_rng(2)
     rows = saved_rows()
-    t = np.array(sampling.time_grid(1000))[rows][:, None, None]
+    t = np.array(grid_times(1000))[rows][:, None, None]
     angle = rng.uniform(0, 2 * np.pi, 2000)
     circle = np.column_stack([np.cos(angle), np.sin(angle)])
     cloud = circle[None] + 80 * np.sqrt(t) * rng.standard_normal((1, 2000, 2))

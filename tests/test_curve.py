@@ -4,7 +4,7 @@ distance to the curve, against brute force (docs/theory.md section 12)."""
 import numpy as np
 import pytest
 
-from stepdiff import data, process, sampling
+from stepdiff import data, process, runner
 from stepdiff.curve import Curve
 from stepdiff.seeds import rng_for
 
@@ -86,7 +86,7 @@ def test_ddim_with_the_exact_roll_denoiser_gives_distinct_samples():
     nodes gives at most 1000: its samples copy the nodes."""
     proc = process.Diffusion(1.0)
     x1 = proc.source(2000, 2, np.random.default_rng(0))
-    x = sampling.run(process.exact_denoiser(proc, ROLL), proc, "ddim_karras", 50, x1, t_min=1e-8)
+    x = runner.run(process.exact_denoiser(proc, ROLL), proc, "ddim_karras", 50, x1, t_min=1e-8)
     assert len(np.unique(np.round(x, 8), axis=0)) >= 0.99 * len(x)
     assert np.median(ROLL.distance(x)) < 1e-3  # and they are on the roll
 

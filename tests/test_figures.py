@@ -54,7 +54,7 @@ RUNS = [
 def drawn(monkeypatch):
     """The figures the functions draw, kept open instead of written."""
     figures = []
-    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig))
+    monkeypatch.setattr(plots, "save", lambda fig, path: figures.append(fig))
     yield figures
     for fig in figures:
         plots.plt.close(fig)

@@ -7,8 +7,9 @@ import math
 
 import numpy as np
 import pytest
+from conftest import grid_times
 
-from stepdiff import guidance, metrics, network, sampling
+from stepdiff import guidance, laws, metrics, network, runner
 from stepdiff.data import gaussian
 from stepdiff.guidance import LabelledGaussian, Ring
 from stepdiff.metrics import energy_distance_se
@@ -29,7 +30,7 @@ def recursion(model, g, sigma, label, steps):
     sigma_t^2)``), so a step is ``x <- x + r (A x + B - x)`` (+ noise), with
     ``r = dt / t`` (DDPM) or ``1 - sigma_s / sigma_t`` (DDIM)."""
     name, grid = label.partition("_")[::2]
-    ts = sampling.time_grid(steps, grid or "uniform")
+    ts = grid_times(steps, grid or "uniform")
     m, v = 0.0, sigma**2
     for t, s in zip(ts[:-1], ts[1:]):
         var_t = sigma**2 * t
@@ -60,17 +61,17 @@ def test_probe_law_equals_the_direct_recursion(label, g):
     """The probe rows run through the real sampler code give the law the
     scalar recursion gives: both are exact, so they agree to rounding."""
     steps = 60
-    probe = sampling.affine_law(MODEL.guided_denoiser(PROC, g), PROC, label, steps)
+    probe = laws.affine_law(MODEL.guided_denoiser(PROC, g), PROC, label, steps)
     np.testing.assert_allclose(probe, recursion(MODEL, g, SIGMA, label, steps), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("label", ["ddim", "ddpm", "heun_karras"])
 def test_probe_law_at_g_0_and_1_is_the_unguided_law(label):
     """At g = 1 (0) the guided denoiser is the conditional (unconditional)
-    Gaussian's: the probe law is ``sampling.gaussian_law`` of that Gaussian."""
+    Gaussian's: the probe law is ``laws.gaussian_law`` of that Gaussian."""
     for g, (mean, std) in ((1.0, (1.0, 0.5)), (0.0, (0.0, MODEL.total_std))):
-        got = sampling.affine_law(MODEL.guided_denoiser(PROC, g), PROC, label, 40)
-        assert got == pytest.approx(sampling.gaussian_law(mean, std, PROC, label, 40), abs=1e-12)
+        got = laws.affine_law(MODEL.guided_denoiser(PROC, g), PROC, label, 40)
+        assert got == pytest.approx(laws.gaussian_law(mean, std, PROC, label, 40), abs=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -83,9 +84,9 @@ def test_sampled_moments_match_the_closed_form_law(label, proc):
     step has the same exact law, from its own source."""
     n, g, steps = 20_000, 3.0, 30
     denoiser = MODEL.guided_denoiser(proc, g)
-    mean, std = sampling.affine_law(denoiser, proc, label, steps)
+    mean, std = laws.affine_law(denoiser, proc, label, steps)
     rng = np.random.default_rng(21)
-    x = sampling.run(denoiser, proc, label, steps, proc.source(n, 1, rng), rng)[:, 0]
+    x = runner.run(denoiser, proc, label, steps, proc.source(n, 1, rng), rng)[:, 0]
     assert abs(x.mean() - mean) < N_SIGMA * std / math.sqrt(n)
     assert abs(x.std(ddof=1) - std) < N_SIGMA * std / math.sqrt(2 * (n - 1))
 
@@ -103,7 +104,7 @@ def test_the_samplers_converge_to_the_ode_and_sde_limits():
             exact = np.array(limit(g, SIGMA))
             errors = [
                 np.abs(
-                    np.array(sampling.affine_law(MODEL.guided_denoiser(PROC, g), PROC, label, n)) - exact
+                    np.array(laws.affine_law(MODEL.guided_denoiser(PROC, g), PROC, label, n)) - exact
                 ).max()
                 for n in (200, 400)
             ]
@@ -121,7 +122,7 @@ def test_the_right_start_gives_the_data_law_at_g_0_and_1():
         errors = [
             np.abs(
                 np.subtract(
-                    sampling.affine_law(MODEL.guided_denoiser(PROC, g), PROC, "ddim_sigma", n, start=start),
+                    laws.affine_law(MODEL.guided_denoiser(PROC, g), PROC, "ddim_sigma", n, start=start),
                     law,
                 )
             ).max()
@@ -159,7 +160,7 @@ def test_gaussian_table_rows():
             r["std"] - tilted[1]
         )
     ddim = rows[-1]
-    assert (ddim["mean"], ddim["std"]) == sampling.affine_law(
+    assert (ddim["mean"], ddim["std"]) == laws.affine_law(
         MODEL.guided_denoiser(PROC, 3.0), PROC, "ddim_sigma", 50
     )
 
@@ -337,7 +338,7 @@ def test_study_rows_and_arrays(tiny_network):
         assert arrays[f"path-g{g}-ddim_karras-20"].shape[1:] == (min(study.TRAJECTORIES, 400), 2)
     # one start for every scale: at g = 0 the exact run is the unconditional sampler's
     x1 = PROC.source(400, 2, rng_for(0, "g", "start", "ddim_karras", 20))
-    uncond = sampling.run(RING.denoisers(PROC, 0)[1], PROC, "ddim_karras", 20, x1, None, 1e-4)
+    uncond = runner.run(RING.denoisers(PROC, 0)[1], PROC, "ddim_karras", 20, x1, None, 1e-4)
     np.testing.assert_array_equal(arrays["exact-g0-ddim_karras-20"], uncond)
 
 
@@ -359,7 +360,7 @@ def test_figure_and_animation_draw_from_the_study_outputs(tiny_network, tmp_path
     per interpolated grid row of the first sampler's run."""
     import pandas as pd
 
-    from stepdiff import animate, plots
+    from stepdiff import animate
     from stepdiff.io import save_arrays, save_rows
 
     _, path, _ = tiny_network
@@ -368,7 +369,7 @@ def test_figure_and_animation_draw_from_the_study_outputs(tiny_network, tmp_path
     save_arrays(tmp_path / "a.npz", arrays)
     with np.load(tmp_path / "a.npz") as saved:
         arrays = {key: saved[key] for key in saved.files}
-    plots.guidance_figure(pd.read_csv(tmp_path / "t.csv"), arrays, {}, {}, {}, "g", str(tmp_path / "g.jpg"))
+    study.figure(pd.read_csv(tmp_path / "t.csv"), arrays, {}, {}, {}, "g", str(tmp_path / "g.jpg"))
     assert (tmp_path / "g.jpg").read_bytes()[:2] == b"\xff\xd8"  # a JPEG
-    frames = animate.guidance_gif(arrays, "g", str(tmp_path / "g.gif"))
+    frames = study.animation(arrays, "g", str(tmp_path / "g.gif"))
     assert frames == len(animate.frame_rows(len(arrays["rows-ddim_karras-20"])))

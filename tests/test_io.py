@@ -68,5 +68,5 @@ def test_a_figure_that_fails_to_save_leaves_no_file(tmp_path, monkeypatch):
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_written)
     fig = plots.plt.figure()
     with pytest.raises(OSError, match="disk full"):
-        plots._save(fig, str(tmp_path / "exp0.jpg"))
+        plots.save(fig, str(tmp_path / "exp0.jpg"))
     assert list(tmp_path.iterdir()) == []

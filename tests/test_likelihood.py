@@ -8,7 +8,7 @@ import copy
 import numpy as np
 import pytest
 
-from stepdiff import data, likelihood, process, sampling
+from stepdiff import data, laws, likelihood, process
 
 # exp0: data N(3, 1/2), diffusion with sigma^2 = 50
 MEAN, STD, SIGMA = 3.0, 0.5**0.5, 50**0.5
@@ -38,7 +38,7 @@ def test_gaussian_output_law_is_the_ddim_limit_of_exp0():
     the issue says."""
     mean, std = ddim_limit(MEAN, STD, SIGMA)
     assert round(mean, 4) == 2.7015
-    law = sampling.gaussian_law(MEAN, STD, process.Diffusion(SIGMA), "heun_karras", 2000, t_min=1e-14)
+    law = laws.gaussian_law(MEAN, STD, process.Diffusion(SIGMA), "heun_karras", 2000, t_min=1e-14)
     np.testing.assert_allclose(law, (mean, std), rtol=0, atol=1e-5)
 
 

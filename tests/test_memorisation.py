@@ -4,7 +4,7 @@ set, the metric counts copies exactly, and a study's table says so."""
 import numpy as np
 import pytest
 
-from stepdiff import process, sampling
+from stepdiff import process, runner
 from stepdiff.data import from_config, point_masses
 from stepdiff.seeds import rng_for
 from stepdiff.studies import memorisation
@@ -54,7 +54,7 @@ def test_the_ideal_denoiser_returns_a_training_point_as_t_goes_to_zero():
     x = train + 1e-3 * rng.standard_normal(train.shape)
     np.testing.assert_array_equal(ideal(x, 1e-12), train)
     x1 = proc.source(500, 2, rng)
-    out = sampling.run(ideal, proc, "ddim_karras", 50, x1, t_min=1e-10)
+    out = runner.run(ideal, proc, "ddim_karras", 50, x1, t_min=1e-10)
     nearest = np.min(np.linalg.norm(out[:, None] - train[None], axis=2), axis=1)
     assert nearest.max() < 1e-9
     assert memorisation.memorised(out, train) == 1.0

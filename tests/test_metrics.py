@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stepdiff import data, metrics, sampling, scores
+from stepdiff import data, laws, metrics, scores
 from stepdiff.process import Diffusion
 
 
@@ -75,7 +75,7 @@ def test_one_d_scores_against_the_exact_law():
     value of the KS statistic is 1.63 / sqrt(n)."""
     dist = data.gaussian(3.0, np.sqrt(0.5))
     sigma, n = np.sqrt(50), 50_000
-    mean, std = sampling.gaussian_moments(3.0, np.sqrt(0.5), sigma, "ddim", 20)
+    mean, std = laws.gaussian_moments(3.0, np.sqrt(0.5), sigma, "ddim", 20)
     x = np.random.default_rng(3).normal(mean, std, (n, 1))
     test = dist.sample(n, np.random.default_rng(4))
     out = scores.evaluate(dist, x, test, Diffusion(sigma), "ddim", 20)

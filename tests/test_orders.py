@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from stepdiff import data, process, sampling
+from stepdiff import data, process, runner, sampling
 from stepdiff.registry import ConfigError
 from stepdiff.studies import orders
 
@@ -130,9 +130,9 @@ def test_multistep_samplers_beat_ddim_at_ten_evaluations_on_a_mixture():
     denoiser = process.exact_denoiser(proc, mix)
     x1 = proc.source(200, 2, np.random.default_rng(0))
     for grid in ("karras", "logsnr"):
-        reference = sampling.run(denoiser, proc, f"unipc_{grid}", 1000, x1)
+        reference = runner.run(denoiser, proc, f"unipc_{grid}", 1000, x1)
         runs = {
-            n: sampling.run(denoiser, proc, f"{n}_{grid}", 10, x1)
+            n: runner.run(denoiser, proc, f"{n}_{grid}", 10, x1)
             for n in ("ddim", "dpmpp_2m", "dpmpp_3m", "unipc")
         }
         rms = {n: np.sqrt(np.mean(np.sum((x - reference) ** 2, axis=1))) for n, x in runs.items()}

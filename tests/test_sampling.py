@@ -4,8 +4,9 @@ import re
 
 import numpy as np
 import pytest
+from conftest import grid_times
 
-from stepdiff import data, grids, process, registry, sampling, scores
+from stepdiff import data, grids, laws, process, registry, runner, sampling, scores
 from stepdiff.process import Diffusion, LinearFlow, exact_denoiser
 from stepdiff.registry import run_label
 from stepdiff.seeds import rng_for
@@ -36,9 +37,9 @@ def test_the_nfe_column_is_the_counted_evaluations_of_the_real_run(sampler, grid
     )
     label = registry.run_label(sampler, grid)
     proc = process.from_config(exp)
-    counted = sampling.Counted(exact_denoiser(proc, data.from_config(exp["data"])))
+    counted = runner.Counted(exact_denoiser(proc, data.from_config(exp["data"])))
     x1 = proc.source(40, 2, np.random.default_rng(0))
-    x = sampling.run(counted, proc, label, steps, x1, np.random.default_rng(1), exp["t_min"])
+    x = runner.run(counted, proc, label, steps, x1, np.random.default_rng(1), exp["t_min"])
     rows = scores.run_rows(exp, "e", x, x1, label, steps, "exact")
     assert {r["nfe"] for r in rows} == {counted.calls}
     assert counted.calls == (2 * steps - 1 if sampler == "heun" else steps)
@@ -50,10 +51,10 @@ def test_ddim_lands_exactly_on_a_point_mass(steps, grid):
     a = np.array([2.0, 3.0])
     rng = np.random.default_rng(0)
     x1 = 20 * rng.standard_normal((500, 2))
-    ts = sampling.time_grid(steps, grid)
+    ts = grid_times(steps, grid)
     process = Diffusion(4.0)
     denoiser = ve(data.point_masses([a]), 4.0)
-    x, path = sampling.sample(denoiser, process, x1, ts, sampling.sample_ddim, trajectory=500)
+    x, path = runner.sample(denoiser, process, x1, ts, sampling.sample_ddim, trajectory=500)
     np.testing.assert_allclose(x, np.broadcast_to(a, x.shape), rtol=0, atol=1e-9)
     # Straight lines towards a: x_t - a = sqrt(t) (x_1 - a), sigma_t / sigma_1 = sqrt(t).
     expected = a + np.sqrt(ts)[:, None, None] * (x1 - a)[None]
@@ -68,16 +69,16 @@ def test_ddim_lands_exactly_on_a_point_mass(steps, grid):
 def test_recorded_rows_are_few_and_hold_both_ends(steps, grid, process):
     """Every row of a short run; of a long one, TRAJECTORY_ROWS (at least 30,
     at most 60) distinct rows, always t = 1 and t = 0."""
-    rows = sampling.recorded_rows(process, sampling.time_grid(steps, grid))
+    rows = runner.recorded_rows(process, grid_times(steps, grid))
     assert rows[0] == 0 and rows[-1] == steps and np.all(np.diff(rows) > 0)
-    assert len(rows) == min(steps + 1, sampling.TRAJECTORY_ROWS) and 30 <= sampling.TRAJECTORY_ROWS <= 60
+    assert len(rows) == min(steps + 1, runner.TRAJECTORY_ROWS) and 30 <= runner.TRAJECTORY_ROWS <= 60
 
 
 def test_recorded_rows_are_even_in_the_root_of_the_noise_scale():
     """Where the grid is fine enough (1000 uniform steps, t above 0.02),
     consecutive kept rows are 1/40 apart in sqrt(sigma_t / sigma)."""
-    ts = sampling.time_grid(1000)
-    rows = sampling.recorded_rows(Diffusion(3.0), ts)
+    ts = grid_times(1000)
+    rows = runner.recorded_rows(Diffusion(3.0), ts)
     level = ts[rows] ** 0.25  # sqrt(sigma_t / sigma) = t^(1/4)
     np.testing.assert_allclose(np.diff(level[:25]), -1 / 40, atol=2e-3)
 
@@ -86,19 +87,19 @@ def test_recorded_rows_are_even_in_the_root_of_the_noise_scale():
 def test_sample_keeps_exactly_the_rows_asked_for(label):
     """keep=rows gives the rows of the full path: same samples, same draws."""
     name, grid = registry.parse_label(label)
-    ts, process = sampling.time_grid(50, grid), Diffusion(2.0)
+    ts, process = grid_times(50, grid), Diffusion(2.0)
     denoiser = ve(data.point_masses([[1.0, -1.0], [0.0, 2.0]]), 2.0)
     x1 = 2.0 * np.random.default_rng(1).standard_normal((30, 2))
     step = sampling.sampler(name)
     rng = np.random.default_rng
-    x, full = sampling.sample(denoiser, process, x1, ts, step, rng(2), trajectory=7)
-    rows = sampling.recorded_rows(process, ts, n=12)
-    y, kept = sampling.sample(denoiser, process, x1, ts, step, rng(2), trajectory=7, keep=rows)
+    x, full = runner.sample(denoiser, process, x1, ts, step, rng(2), trajectory=7)
+    rows = runner.recorded_rows(process, ts, n=12)
+    y, kept = runner.sample(denoiser, process, x1, ts, step, rng(2), trajectory=7, keep=rows)
     np.testing.assert_array_equal(y, x)
     np.testing.assert_array_equal(kept, full[rows])
     assert full.shape == (51, 7, 2) and kept.shape == (12, 7, 2)
     with pytest.raises(ValueError, match="keep"):
-        sampling.sample(denoiser, process, x1, ts, step, rng(2), trajectory=7, keep=[0, 60])
+        runner.sample(denoiser, process, x1, ts, step, rng(2), trajectory=7, keep=[0, 60])
 
 
 @pytest.mark.parametrize(
@@ -107,7 +108,7 @@ def test_sample_keeps_exactly_the_rows_asked_for(label):
 )
 def test_gaussian_moments_match_math_md(sampler, mean, std):
     # docs/theory.md section 6: m=2, s=0.5, sigma=3, T=1000, base N(0, sigma^2).
-    m, s = sampling.gaussian_moments(2.0, 0.5, 3.0, sampler, 1000)
+    m, s = laws.gaussian_moments(2.0, 0.5, 3.0, sampler, 1000)
     assert m == pytest.approx(mean, abs=5e-5)
     assert s == pytest.approx(std, abs=5e-5)
 
@@ -129,8 +130,8 @@ def test_closed_form_law_equals_the_law_of_the_sampler_code(label, steps):
     against ``gaussian_law``, which reads the output law off the sampler's
     own affine map (float rounding only)."""
     m, s, sigma = 3.0, np.sqrt(0.5), np.sqrt(50.0)
-    want = sampling.gaussian_moments(m, s, sigma, label, steps)
-    got = sampling.gaussian_law(m, s, Diffusion(sigma), label, steps)
+    want = laws.gaussian_moments(m, s, sigma, label, steps)
+    got = laws.gaussian_law(m, s, Diffusion(sigma), label, steps)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
@@ -146,8 +147,8 @@ def test_gaussian_samples_match_exact_moments(label, steps):
     rng = rng_for(7, label, steps)
     x1 = sigma * rng.standard_normal((n, 1))
     process = Diffusion(sigma)
-    x = sampling.run(ve(data.gaussian(m, s), sigma), process, label, steps, x1, rng)[:, 0]
-    mean, std = sampling.gaussian_law(m, s, process, label, steps)
+    x = runner.run(ve(data.gaussian(m, s), sigma), process, label, steps, x1, rng)[:, 0]
+    mean, std = laws.gaussian_law(m, s, process, label, steps)
     assert abs(x.mean() - mean) < 5 * std / np.sqrt(n)
     assert abs(x.var(ddof=1) - std**2) < 5 * std**2 * np.sqrt(2 / (n - 1))
 
@@ -163,10 +164,10 @@ def test_the_gap_to_the_data_is_the_samplers_own_error():
     m, s, sigma = 3.0, np.sqrt(0.5), np.sqrt(50.0)
     limit = m * (1 - s / np.sqrt(s**2 + sigma**2))
     assert limit == pytest.approx(2.70149, abs=1e-5)
-    errors = [sampling.gaussian_moments(m, s, sigma, "ddim_sigma", n)[0] - limit for n in (1000, 2000, 4000)]
+    errors = [laws.gaussian_moments(m, s, sigma, "ddim_sigma", n)[0] - limit for n in (1000, 2000, 4000)]
     ratios = np.array(errors[:-1]) / np.array(errors[1:])
     np.testing.assert_allclose(ratios, 2.0, rtol=0.005)
-    assert sampling.gaussian_moments(m, s, sigma, "ddim", 1000)[0] == pytest.approx(2.7206, abs=1e-4)
+    assert laws.gaussian_moments(m, s, sigma, "ddim", 1000)[0] == pytest.approx(2.7206, abs=1e-4)
 
 
 def ode_law_errors(process, label, m, s, exact, steps_list):
@@ -174,7 +175,7 @@ def ode_law_errors(process, label, m, s, exact, steps_list):
     N(m, s^2) data against ``exact`` (the ODE's own output law)."""
     out = []
     for steps in steps_list:
-        mean, std = sampling.gaussian_law(m, s, process, label, steps)
+        mean, std = laws.gaussian_law(m, s, process, label, steps)
         out.append(abs(mean - exact[0]) + abs(std - exact[1]))
     return np.array(out)
 
@@ -221,7 +222,7 @@ def test_euler_on_the_flow_is_ddim_on_the_mapped_grid():
     ts = np.linspace(0.95, 0.0, 21)
     x = np.random.default_rng(3).standard_normal((200, 2)) * s
     flow = LinearFlow(s)
-    euler = sampling.sample(exact_denoiser(flow, masses), flow, x, ts, sampling.sample_euler)
+    euler = runner.sample(exact_denoiser(flow, masses), flow, x, ts, sampling.sample_euler)
     y = x / (1 - ts[0])
     for t, t2 in zip(ts[:-1], ts[1:]):
         sig, sig2 = t * s / (1 - t), t2 * s / (1 - t2)
@@ -255,7 +256,7 @@ def test_two_masses_ddim_fractions_match_weights(weights, sigma, label, steps):
     n = 4000
     x1 = sigma * rng_for(11, *weights).standard_normal((n, 2))
     dist = data.point_masses(points, weights)
-    x = sampling.run(ve(dist, sigma), Diffusion(sigma), label, steps, x1)
+    x = runner.run(ve(dist, sigma), Diffusion(sigma), label, steps, x1)
     d = np.linalg.norm(x[:, None] - points[None], axis=2)
     assert np.all(d.min(1) < 1e-3)
     frac = np.mean(d[:, 0] < 1e-3)
@@ -264,16 +265,16 @@ def test_two_masses_ddim_fractions_match_weights(weights, sigma, label, steps):
 
 def test_time_grids():
     for grid in ("uniform", "sigma", "karras", "logsnr"):
-        ts = sampling.time_grid(10, grid)
+        ts = grid_times(10, grid)
         assert ts[0] == 1.0 and ts[-1] == 0.0 and len(ts) == 11
         assert np.all(np.diff(ts) < 0)
     # grids that favour small t put more steps below t = 0.1
-    below = {g: np.sum(sampling.time_grid(20, g) < 0.1) for g in ("uniform", "sigma", "karras")}
+    below = {g: np.sum(grid_times(20, g) < 0.1) for g in ("uniform", "sigma", "karras")}
     assert below["uniform"] < below["sigma"] < below["karras"]
     with pytest.raises(ValueError, match="steps"):
-        sampling.time_grid(0)
+        grid_times(0)
     with pytest.raises(ValueError, match="grid"):
-        sampling.time_grid(5, "cosine")
+        grid_times(5, "cosine")
 
 
 def test_the_logsnr_grid_is_uniform_in_log_tau_and_stops_at_t_min():
@@ -281,7 +282,7 @@ def test_the_logsnr_grid_is_uniform_in_log_tau_and_stops_at_t_min():
     constant) from t = 1 down to t_min, as karras stops there, then 0; so the
     config's check of a network's trained range accepts it at any steps."""
     for t_min in (1e-4, 4e-10):
-        ts = sampling.time_grid(12, "logsnr", t_min)
+        ts = grid_times(12, "logsnr", t_min)
         for proc in (Diffusion(80.0), LinearFlow(1.0)):
             lam = -np.log(np.array([proc.tau(t) for t in ts[:-1]]))  # log tau = log t (/ 2 for the diffusion)
             per_step = np.log(1 / t_min) / 11 / (2 if proc.kind == "diffusion" else 1)
@@ -313,29 +314,29 @@ def test_run_labels_parse_back_for_names_with_underscores():
 def test_ddpm_needs_a_generator_and_is_reproducible():
     process = Diffusion(2.0)
     d = ve(data.gaussian(0.0, 1.0), 2.0)
-    ts = sampling.time_grid(5)
+    ts = grid_times(5)
     with pytest.raises(ValueError, match="generator"):
-        sampling.sample(d, process, np.zeros((3, 1)), ts, sampling.sample_ddpm)
+        runner.sample(d, process, np.zeros((3, 1)), ts, sampling.sample_ddpm)
     x1 = np.zeros((100, 1))
-    a = sampling.run(d, process, run_label("ddpm"), 5, x1, rng_for(1, "x"))
-    b = sampling.run(d, process, run_label("ddpm"), 5, x1, rng_for(1, "x"))
-    c = sampling.run(d, process, run_label("ddpm"), 5, x1, rng_for(2, "x"))
+    a = runner.run(d, process, run_label("ddpm"), 5, x1, rng_for(1, "x"))
+    b = runner.run(d, process, run_label("ddpm"), 5, x1, rng_for(1, "x"))
+    c = runner.run(d, process, run_label("ddpm"), 5, x1, rng_for(2, "x"))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
 
 # The oracle independent of the step code and of ``gaussian_law``: on Gaussian
 # data the probability-flow ODE's flow map is closed-form
-# (``sampling.gaussian_flow_map``; ``sampling.flow_map_error`` holds a path to it).
+# (``laws.gaussian_flow_map``; ``laws.flow_map_error`` holds a path to it).
 MU, S, SIGMA, Q = 2.0, 0.5, 3.0, 1.3
 ORACLE_STEPS = (80, 160, 320)
 
 
 def path_error(process, label, steps, t_min):
     """Largest distance of a sampler's path to the exact ODE solution from
-    five fixed starts (``sampling.flow_map_error``)."""
+    five fixed starts (``laws.flow_map_error``)."""
     x1 = np.linspace(-2.0, 2.0, 5)[:, None] * process.scale + 0.3
-    return sampling.flow_map_error(process, label, steps, MU, S, x1, t_min)
+    return laws.flow_map_error(process, label, steps, MU, S, x1, t_min)
 
 
 @pytest.mark.parametrize(

@@ -185,23 +185,26 @@ LIBRARY_EDITS = {
     | {"noise_floor"}
     | GUIDED,  # not network_error: it reads test.npy
     "metrics.py": SAMPLING | FIGURES | {"noise_floor"} | GUIDED,
-    "process.py": TRAINING | SAMPLING | FIGURES | {"network_error"} | GUIDED,
+    "process.py": TRAINING | SAMPLING | {"network_error"} | GUIDED,  # figures draw from tables and arrays
     "grids.py": SAMPLING | FIGURES | ANIMATION,
     "registry.py": SAMPLING | FIGURES | ANIMATION,
-    "sampling.py": SAMPLING | FIGURES | GUIDED,  # figures draw the exact Gaussian output law; no training
+    "sampling.py": SAMPLING | GUIDED,  # no training, no figures (they read the scores' exact laws)
+    "runner.py": SAMPLING | GUIDED,
+    "laws.py": SAMPLING | GUIDED,
     "experiment.py": EXPERIMENT_SAMPLING,
     "scores.py": EXPERIMENT_SAMPLING,
     "learn.py": TRAINING | GUIDED,
     "network.py": TRAINING | {"sample_learned", "study_run", "network_error"} | GUIDED,
     "errors.py": {"network_error", "study_run"},  # the training study's error curves
-    "studies/__init__.py": {"study_train", "study_run"} | GUIDED,
-    "studies/start.py": {"study_train", "study_run"},
-    "studies/memorisation.py": {"study_train", "study_run"},
-    "studies/training.py": {"study_train", "study_run"},
-    "studies/orders.py": {"study_run"},  # no networks
-    "studies/likelihood.py": {"study_train", "study_run"},
+    "studies/__init__.py": {"study_train", "study_run", "study_figure"} | GUIDED,
+    # a study module: its jobs (its figure and caption live in it too)
+    "studies/start.py": {"study_train", "study_run", "study_figure"},
+    "studies/memorisation.py": {"study_train", "study_run", "study_figure"},
+    "studies/training.py": {"study_train", "study_run", "study_figure"},
+    "studies/orders.py": {"study_run", "study_figure"},  # no networks
+    "studies/likelihood.py": {"study_train", "study_run", "study_figure"},
     "likelihood.py": {"study_run"},
-    "studies/guidance.py": {"study_train", "study_run"} | GUIDED,
+    "studies/guidance.py": {"study_train", "study_run", "study_figure"} | GUIDED,
     "guidance.py": {"study_train", "study_run"} | GUIDED,  # the ring's law; the guided laws
     "plots.py": FIGURES,
     "animate.py": ANIMATION,
@@ -219,7 +222,7 @@ DOWNSTREAM = {  # rule -> the rules that read its outputs
     "sample_learned": {"sample_reference", "metrics_table", "figure"},
     "sample_reference": {"metrics_table"},
     "noise_floor": {"metrics_table"},
-    "metrics_table": {"steps_figure", "comparison_figure", "study_figure"},
+    "metrics_table": {"figure", "steps_figure", "comparison_figure", "study_figure"},
     "study_data": {"study_train", "study_run", "study_figure"},
     "study_train": {"study_run"},
     # a study's animation follows its run; which modules the animated (guidance) study's

@@ -37,7 +37,7 @@ from .registry import DEFAULT_GRID, parse_label, run_of  # noqa: E402
 # octree palette encodes it: two panels of 2000 dots cost about 25 ms a
 # frame, so 41 frames keep a GIF near 1 CPU-s, the figure job's largest part.
 MIN_FRAMES = 30
-MAX_FRAMES = 41  # sampling.TRAJECTORY_ROWS: a saved record is one frame per row
+MAX_FRAMES = 41  # runner.TRAJECTORY_ROWS: a saved record is one frame per row
 FPS = 10
 HOLD_START = 4  # the first frame lasts this many frames' time
 HOLD_END = 15  # and the last
@@ -114,7 +114,7 @@ class _Panel:
         self.label, self.steps = run_of(key)
         sampler, grid = parse_label(self.label)
         self.name = sampler.upper() + ("" if grid == DEFAULT_GRID else f" ({grid})")
-        # sampling.time_grid's times, read from grids: importing sampling would tie this
+        # runner.time_grid's times, read from grids: importing runner would tie this
         # rule's code fingerprint (provenance) to the samplers and the data module
         self.ts = np.array(times(self.steps, grid, t_min))[rows]  # the saved rows' times
         self.traj = traj
@@ -256,7 +256,7 @@ def trajectories_gif(runs: dict, name: str, t_min: float, path: str, points=None
 
     ``runs`` maps ``.../{label}-{steps}.npy`` (or ``{label}-{steps}``) to a
     record ``(rows, x)``: grid indices of the run's time grid (``t_min`` as
-    in :func:`stepdiff.sampling.time_grid`) and the particles there, shape
+    in :func:`stepdiff.runner.time_grid`) and the particles there, shape
     ``(len(rows), k, d)``; or to an ``io.Trajectories`` (its rows and
     cloud); or to an array ``(steps + 1, k, d)`` of every row. ``points``
     (m, d), optional, are drawn as stars. In 2-D, ``zoom`` makes the view follow the cloud
@@ -340,23 +340,3 @@ def trajectories_gif(runs: dict, name: str, t_min: float, path: str, points=None
     with atomic(path, ".gif") as tmp:  # Pillow picks the format from the suffix
         images[0].save(tmp, save_all=True, append_images=images[1:], duration=durations, loop=0)
     return len(images)
-
-
-def guidance_gif(arrays: dict, name: str, path: str) -> int:
-    """The guidance study's animation: one panel per guidance scale, the
-    exact guided run of its first sampler from the same starts (its arrays
-    ``path-g{scale}-{label}-{steps}`` and ``rows-{label}-{steps}``), the class
-    means as stars (particles coloured by the mean they end nearest), on the
-    grids of the study's ``t_min`` (its array of that name). The
-    panels are in increasing order of scale; their titles name the sampler,
-    the suptitle the scales. Returns the number of frames (``trajectories_gif``)."""
-    keys = sorted((k for k in arrays if k.startswith("path-g")), key=lambda k: float(k.split("-")[1][1:]))
-    if not keys:
-        raise ValueError(f"{name}: no guided trajectories in the study's arrays")
-    parts = [k.split("-", 2) for k in keys]  # "path", "g{scale}", "{label}-{steps}"
-    scales = [scale[1:] for _, scale, _ in parts]
-    runs = {
-        f"{scale}/{run}": (arrays[f"rows-{run}"], arrays[key]) for key, (_, scale, run) in zip(keys, parts)
-    }
-    title = f"{name}: guidance scale g = {', '.join(scales)} (left to right)"
-    return trajectories_gif(runs, title, float(arrays["t_min"][0]), path, points=arrays["means"])

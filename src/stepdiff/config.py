@@ -252,7 +252,7 @@ JOB_KEYS = {
     "sample": _SAMPLE,
     "sample_learned": (*_SAMPLE, "model"),
     "reference": ("curve_threshold", "data", "n_reference", "seed", "t_min", *_PROCESS),
-    "figure": ("data", "seed", "t_min", *_PROCESS),
+    "figure": ("data", "source", "t_min"),  # a flow draws its starts (the recorded cloud)
     "steps_figure": ("data",),
     "error": ("data", "model", "seed", "t_min", *_PROCESS),
 }

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import process, sampling
+from . import process, runner
 from .datasets import distribution
 from .io import Trajectories
-from .registry import parse_label
 from .seeds import rng_for
 
 
@@ -39,19 +38,19 @@ def _sample(exp, name, label, steps, denoiser, n, trajectory=0, keep=None):
     x1 = start(exp, name, label, steps, n, dist.dim)
     rng = rng_for(exp["seed"], name, "noise", label, steps)
     denoiser = denoiser or process.exact_denoiser(proc, dist)
-    return sampling.run(denoiser, proc, label, steps, x1, rng, exp["t_min"], trajectory, keep)
+    return runner.run(denoiser, proc, label, steps, x1, rng, exp["t_min"], trajectory, keep)
 
 
 def sample_run(exp: dict, name: str, label: str, steps: int, denoiser=None):
     """One sampler configuration; returns (samples, :class:`io.Trajectories`):
     the paths of the first ``n_trajectories`` samples (the figure's lines) and
     of the first ``min(n_samples, CLOUD)`` (the animation's cloud), at the
-    grid indices of :func:`sampling.recorded_rows`. ``denoiser`` defaults to
+    grid indices of :func:`runner.recorded_rows`. ``denoiser`` defaults to
     the data's exact one."""
     n = exp["n_samples"]
     k, cloud = min(exp.get("n_trajectories", 50), n), min(CLOUD, n)
-    ts = sampling.time_grid(steps, parse_label(label)[1], exp["t_min"])
-    rows = sampling.recorded_rows(process.from_config(exp), ts)
+    ts = runner.time_grid(label, steps, exp["t_min"])
+    rows = runner.recorded_rows(process.from_config(exp), ts)
     x, path = _sample(exp, name, label, steps, denoiser, n, max(k, cloud), rows)
     return x, Trajectories(rows, path[:, :k], path[:, :cloud])
 

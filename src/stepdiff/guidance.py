@@ -10,7 +10,7 @@ Two labelled laws whose guided samplers have exact answers:
 * ``LabelledGaussian`` (1-D): ``c ~ N(0, s_c^2)``, ``x0 | c ~ N(c, s^2)``. Both
   denoisers are affine in ``x``, so every guided step is affine and the
   output law is Gaussian: :func:`affine_law` reads it off the sampler's own
-  code (the probe rows of ``sampling.gaussian_law``), and :func:`ode_law`,
+  code (the probe rows of ``laws.gaussian_law``), and :func:`ode_law`,
   :func:`sde_law` give the continuous-time limits (one quadrature). The
   "tilted" law ``p(x | c)^g p(x)^(1 - g)`` is Gaussian too, and differs.
 * ``Ring`` (2-D): ``K`` Gaussian components on a circle, each its own class.

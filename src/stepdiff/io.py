@@ -48,7 +48,7 @@ def save_arrays(path: str, arrays: dict) -> None:
 
 class Trajectories(NamedTuple):
     """A run's recorded paths, at the sampler's grid indices ``rows``
-    (increasing, 0 at t = 1 and the last at t = 0; ``sampling.recorded_rows``):
+    (increasing, 0 at t = 1 and the last at t = 0; ``runner.recorded_rows``):
     ``paths`` (len(rows), n_trajectories, d), the figure's lines, and
     ``cloud`` (len(rows), min(n_samples, 2000), d), the animation's particles;
     both follow the run's first samples, so ``cloud[-1]`` is the first rows of its samples."""

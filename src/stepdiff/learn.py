@@ -1,11 +1,11 @@
 """A learned denoiser: a ReLU MLP that regresses x0 from (x_t, t) (docs/theory.md section 5).
 
 The network is wrapped in the preconditioning of Karras et al. (2022):
-``D(x, t) = c_skip x + c_out F(c_in x, log sigma_t)``. Inputs and targets of
-``F`` then have unit scale at every noise level, and ``D`` is exactly ``x``
-as ``sigma_t -> 0``, the right small-noise limit. The loss is weighted by
-``1 / c_out^2`` so that every noise level counts alike; the minimiser is
-still ``E[x0 | x_t]``.
+``D(x, t) = c_skip x + c_out F(c_in x, c_noise)`` with ``c_noise = log(sigma_t /
+alpha_t) / 4``. Inputs and targets of ``F`` then have unit scale at every
+noise level, and ``D`` is exactly ``x`` as ``sigma_t -> 0``, the right
+small-noise limit. The loss is weighted by ``1 / c_out^2`` so that every
+noise level counts alike; the minimiser is still ``E[x0 | x_t]``.
 """
 
 from __future__ import annotations

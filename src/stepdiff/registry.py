@@ -4,7 +4,7 @@ What the workflow and the jobs need to know of a sampler by name (which
 process it serves, whether it is stochastic) lives here, so that a sampling
 job reaches the samplers' code and the names, and a data or training job
 reaches neither. A sampler's function is ``sampling.sample_<name>``; what it
-costs (NFE) is counted (``sampling.count_nfe``), never declared.
+costs (NFE) is counted (``runner.count_nfe``), never declared.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 sampler's code can say (the exact output law on Gaussian data).
 
 ``metrics`` computes distances; this module runs what is needed to put
-them in a table (``sampling.gaussian_law``, the registry's NFE).
+them in a table (``laws.gaussian_law``, the registry's NFE).
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import scipy  # scipy.stats (0.4 s to import) loads on first use: only 1-D scores need it
 
-from . import process, sampling
+from . import process, runner
 from .data import GaussianMixture, from_config
 from .grids import KARRAS_T_MIN
+from .laws import gaussian_law
 from .metrics import paired_distance, score, self_distances
 from .registry import SAMPLERS, parse_label
-from .sampling import gaussian_law
 
 
 def gaussian_ks(m1, s1, m2, s2, n=200_001):
@@ -70,7 +70,7 @@ def run_rows(exp, name, samples, test, label, steps, denoiser, paired=None, test
     values = evaluate(dist, samples, test, proc, label, steps, exp["t_min"], test_self, threshold)
     if paired is not None and not SAMPLERS[sampler].stochastic:
         values["paired_dist"] = paired_distance(samples, paired)
-    nfe = sampling.count_nfe(proc, label, steps, exp["t_min"])
+    nfe = runner.count_nfe(proc, label, steps, exp["t_min"])
     run = (name, sampler, grid, steps, nfe, denoiser, len(samples))
     return [dict(zip(COLUMNS, (*run, metric, value))) for metric, value in values.items()]
 

@@ -39,7 +39,7 @@ STUDY_MODELS = [
 STUDY_ANIMATED = [
     n
     for n, section in STUDY_SECTION.items()
-    if getattr(studies.module(section), "ANIMATED", False)
+    if hasattr(studies.module(section), "animation")
 ]
 LEARNED = [e for e in EXP if is_learned(EXP[e])]
 ANALYTIC = [e for e in EXP if e not in LEARNED]
@@ -103,6 +103,7 @@ def figure_inputs(wildcards):
     e = wildcards.experiment
     inputs = {
         "train": f"results/data/{e}/train.npy",
+        "table": f"results/metrics/{e}.csv",  # the exact output laws, where known
         "runs": sweep_files(
             "results/runs/{experiment}/{sampler}.npz", e, final_steps(wildcards)
         ),
@@ -193,9 +194,9 @@ def study_figure_inputs(wildcards):
     }
 
 
-def study_kind(wildcards):
-    """The study module's name: its figure is ``plots.<kind>_figure``."""
-    return studies.SECTIONS[STUDY_SECTION[wildcards.study]]
+def study_caption(wildcards):
+    """The report's caption of a study's figure: its module's ``CAPTION``."""
+    return study_module(wildcards.study).CAPTION.replace("{study}", wildcards.study)
 
 
 def comparison_tables(wildcards):

@@ -1,6 +1,6 @@
-# Studies (config sections listed in stepdiff.studies.SECTIONS: starts,
-# memorisation): one set of rules for every study. The study's module says
-# what each job reads (KEYS), what it trains, runs and tabulates.
+# Studies (one module each in stepdiff/studies/, found by its SECTION): one set
+# of rules for every study. The study's module says what each job reads (KEYS),
+# what it trains, runs and tabulates, its figure and its caption.
 
 
 rule study_data:
@@ -80,7 +80,7 @@ rule study_run:
 
 
 rule study_figure:
-    """A study's figure (plots.<kind>_figure), from its table and arrays only."""
+    """A study's figure (its module's figure), from its table and arrays only."""
     input:
         unpack(study_figure_inputs),
     output:
@@ -101,15 +101,16 @@ rule study_figure:
         runtime=5,
     params:
         spec=study_settings("figure"),
-        kind=study_kind,
+        section=study_section,
+        caption=study_caption,
         experiments=study_experiments,
-        code=code("study_figure.py"),
+        code=study_code("study_figure.py", "figure"),
     script:
         "../scripts/study_figure.py"
 
 
 rule study_animation:
-    """A study's animation (animate.<kind>_gif), from its arrays only."""
+    """A study's animation (its module's animation), from its arrays only."""
     input:
         "results/runs/{study}.npz",
     output:
@@ -131,7 +132,7 @@ rule study_animation:
         mem_mb=1000,
         runtime=5,
     params:
-        kind=study_kind,
-        code=code("study_animation.py"),
+        section=study_section,
+        code=study_code("study_animation.py", "animation"),
     script:
         "../scripts/study_animation.py"

@@ -1,9 +1,9 @@
-"""Draw a study's figure (plots.<kind>_figure) from its table and arrays."""
+"""Draw a study's figure (its module's ``figure``) from its table and arrays."""
 
 import numpy as np
 import pandas as pd
 
-from stepdiff import plots
+from stepdiff import studies
 from stepdiff.io import log_to
 
 sm = snakemake
@@ -12,8 +12,8 @@ with np.load(sm.input.arrays) as saved:
     arrays = {key: saved[key] for key in saved.files}
 tables = {e: pd.read_csv(path) for e, path in zip(sm.params.experiments, sm.input.experiments)}
 data_sets = {split: np.load(sm.input[split]) for split in ("train", "test") if split in sm.input.keys()}
-figure = getattr(plots, f"{sm.params.kind}_figure")
-figure(
+study = studies.module(sm.params.section)
+study.figure(
     pd.read_csv(sm.input.table), arrays, data_sets, tables, sm.params.spec, sm.wildcards.study, sm.output[0]
 )
 log.info("wrote %s", sm.output[0])

@@ -17,28 +17,37 @@ A study module says
   ``model``); the run job reads each back with ``network.load``;
 * what it runs and tabulates: ``run(params, name, inputs, networks)``, its
   table rows (``COLUMNS``) and named arrays;
-* ``figure_experiments(spec)``: the experiments whose metrics tables its
-  figure reads beside its own table; the figure is ``plots.<kind>_figure``;
-  with ``ANIMATED = True``, ``animate.<kind>_gif`` draws an animation from
-  its arrays.
+* its figure: ``figure(table, arrays, data_sets, tables, spec, name,
+  path)`` (matplotlib imported inside it, through ``plots``), from its table,
+  its arrays and the metrics tables of ``figure_experiments(spec)``; its
+  report caption ``CAPTION``; optionally ``animation(arrays, name, path)``,
+  which adds an animation job.
 
-``SECTIONS`` maps a config section to its module's name. The workflow finds
-the module by name (``module``), so each job's code fingerprint reaches the
-one study module it runs and not the others.
+Each module names its config section (``SECTION``); the package finds the
+modules by reading that line (``SECTIONS``), without importing them, and
+loads one by name (``module``), so each job's code fingerprint reaches the
+one study module it runs and not the others. A new study is its module, its
+config section and schema block, and its test file: nothing lists it.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
+from pathlib import Path
 
-SECTIONS = {
-    "starts": "start",
-    "memorisation": "memorisation",
-    "training": "training",
-    "orders": "orders",
-    "likelihood": "likelihood",
-    "guidance": "guidance",
-}
+
+def _sections() -> dict[str, str]:
+    """Config section -> study module name, from each module's ``SECTION = "..."`` line."""
+    found = {}
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        match = re.search(r'^SECTION = "(\w+)"', path.read_text(), re.M)
+        if match:
+            found[match.group(1)] = path.stem
+    return found
+
+
+SECTIONS = _sections()
 
 
 def module(section: str):

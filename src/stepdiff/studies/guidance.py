@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import guidance, process, sampling
+from .. import guidance, laws, process, runner
 from ..grids import KARRAS_T_MIN
 from ..network import Training
-from ..registry import SAMPLERS, ConfigError, parse_label, sampler_runs
+from ..registry import SAMPLERS, ConfigError, parse_label, run_label, sampler_runs
 from ..seeds import canonical_key, int_seed, rng_for
 
+SECTION = "guidance"  # its config section: every entry there is one study of this kind
 COLUMNS = ("part", "scale", "sampler", "grid", "steps", "denoiser", "n", "metric", "value", "se")
 TRAJECTORIES = 500  # particles kept along each exact run of the first sampler (the animation)
 KEYS = {
@@ -38,7 +39,17 @@ KEYS = {
 }
 DERIVED: dict = {}
 DATA = ()  # no data job: the training set is drawn by the train job, from the ring's law
-ANIMATED = True  # animate.guidance_gif
+
+
+# The report's caption of its figure (reStructuredText; ``{study}``: the study's name).
+CAPTION = """Guidance study **{study}** (docs/theory.md section 15): classifier-free guidance does not sample
+the tilted law p(x | c)^g p(x)^(1 - g). Top: the 1-D labelled Gaussian in closed form, for each
+guidance scale g: the tilted law, the guided ODE and SDE limits and each sampler's exact output law
+(mean and std). Below: a ring of Gaussian classes conditioned on one class, at each scale: the guided
+samplers with the exact denoisers and with the study's conditional network (the project's network with
+a label embedding; the null label is the unconditional denoiser), from the same starts, against a draw
+of the tilted law from a fine grid: energy distance with one standard error, the share of samples in
+the class's sector and the spread within it."""
 
 
 def figure_experiments(spec: dict) -> list[str]:
@@ -107,16 +118,16 @@ def gaussian_table(
     proc, rows = process.Diffusion(float(sigma)), []
     for g in scales:
         tilted = model.tilted(g)
-        laws = [
+        found = [
             ("tilted", 0, tilted),
             ("ode", 0, model.ode_law(g, sigma)),
             ("sde", 0, model.sde_law(g, sigma)),
         ]
         denoiser = model.guided_denoiser(proc, g)
-        laws += [
-            (label, steps, sampling.affine_law(denoiser, proc, label, steps, t_min)) for label, steps in runs
+        found += [
+            (label, steps, laws.affine_law(denoiser, proc, label, steps, t_min)) for label, steps in runs
         ]
-        for law, steps, (mean, std) in laws:
+        for law, steps, (mean, std) in found:
             gaps = dict(mean_gap=mean - tilted[0], std_gap=std - tilted[1])
             rows.append(dict(scale=g, law=law, steps=steps, mean=mean, std=std, **gaps))
     return rows
@@ -176,10 +187,10 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
         for i, (label, steps) in enumerate(sampler_runs(spec)):
             sampler, grid_kind = parse_label(label)
             x1 = proc.source(n, 2, rng_for(spec["seed"], name, "start", label, steps))
-            keep = sampling.recorded_rows(proc, sampling.time_grid(steps, grid_kind, t_min))
+            keep = runner.recorded_rows(proc, runner.time_grid(label, steps, t_min))
             noise = rng_for(spec["seed"], name, "noise", label, steps, g)
             d_g = guidance.guided(d_cond, d_uncond, g)
-            out = sampling.run(d_g, proc, label, steps, x1, noise, t_min, TRAJECTORIES if i == 0 else 0, keep)
+            out = runner.run(d_g, proc, label, steps, x1, noise, t_min, TRAJECTORIES if i == 0 else 0, keep)
             exact, path = out if i == 0 else (out, None)
             run_key = (sampler, grid_kind, steps)
             add(
@@ -197,12 +208,12 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
             if net is None:
                 continue
             noise = rng_for(spec["seed"], name, "noise", label, steps, g)  # the exact run's, anew
-            learned = sampling.run(
+            learned = runner.run(
                 guidance.guided(net.denoiser(k), net.denoiser(None), g), proc, label, steps, x1, noise, t_min
             )
             x_ref = proc.source(n, 2, rng_for(spec["seed"], name, "reference", label, steps))
             ref_noise = rng_for(spec["seed"], name, "reference-noise", label, steps, g)
-            reference = sampling.run(d_g, proc, label, steps, x_ref, ref_noise, t_min)
+            reference = runner.run(d_g, proc, label, steps, x_ref, ref_noise, t_min)
             add(
                 g,
                 run_key,
@@ -216,3 +227,121 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
             )
             arrays[f"learned-g{key}-{label}-{steps}"] = learned
     return rows, arrays
+
+
+def _guidance_value(ring, g, run, denoiser, metric):
+    """(value, se) of one ring row of a guidance study's table (NaNs if absent);
+    ``run`` is ``(sampler, grid, steps)``, ``None`` for the tilted law."""
+    sampler, grid, steps = run if run is not None else ("tilted", "none", 0)
+    r = ring[(ring["scale"] == g) & (ring["sampler"] == sampler) & (ring["grid"] == grid)]
+    r = r[(r["steps"] == steps) & (r["denoiser"] == denoiser) & (r["metric"] == metric)]
+    return (float(r["value"].iloc[0]), float(r["se"].iloc[0])) if len(r) else (np.nan, np.nan)
+
+
+def figure(table, arrays, data_sets, tables, spec, name, path):
+    """Classifier-free guidance against the tilted law (docs/theory.md section
+    15). Left, one column per guidance scale: the tilted law ``p(x|c)^g
+    p(x)^(1-g)`` on its grid, then each sampler's guided samples with the
+    exact denoisers and with the study's network (same starts), the class's
+    sector outlined. Right: the closed-form 1-D laws (std and mean against
+    g: tilted, the guided ODE and SDE limits, the samplers), and on the ring
+    the energy distance to the tilted draw and the spread within the sector."""
+    from .. import plots  # matplotlib: only the figure job imports it
+
+    ring = table[table["part"] == "ring"]
+    scales = sorted(ring["scale"].unique())
+    exact = ring[ring["denoiser"] == "exact"]
+    runs = list(dict.fromkeys(zip(exact["sampler"], exact["grid"], exact["steps"])))
+    denoisers = ("exact", "learned") if (ring["denoiser"] == "learned").any() else ("exact",)
+    panels = [("tilted", None)] + [(d, run) for run in runs for d in denoisers]
+    means, k, edges = arrays["means"], int(arrays["label"][0]), arrays["edges"]
+    samples = [v for key, v in arrays.items() if key.split("-")[0] in denoisers]
+    view = min(edges[-1], 1.1 * max(np.quantile(np.abs(x).max(1), 0.995) for x in samples))
+    fig = plots.plt.figure(figsize=(2.4 * len(scales) + 4.2, 2.5 * len(panels)))
+    grid = fig.add_gridspec(len(panels), len(scales) + 1, width_ratios=[1] * len(scales) + [1.7])
+    theta, width = 2 * np.pi * k / len(means), np.pi / len(means)
+    for j, g in enumerate(scales):
+        for i, (denoiser, run) in enumerate(panels):
+            ax = fig.add_subplot(grid[i, j])
+            if run is None:
+                mass = arrays[f"mass-g{canonical_key(g)}"]
+                ax.imshow(mass, origin="lower", extent=(edges[0], edges[-1]) * 2, cmap="Greys")
+                text = f"tilted law, g = {g:g}"
+            else:
+                label = run_label(run[0], run[1])
+                x = arrays[f"{denoiser}-g{canonical_key(g)}-{label}-{run[2]}"]
+                ax.scatter(*x.T, s=1, alpha=0.5, color="C0" if denoiser == "exact" else "C3", lw=0)
+                energy, se = _guidance_value(ring, g, run, denoiser, "energy")
+                text = f"{denoiser} {label} {run[2]}, g = {g:g}\nED to tilted {energy:.3f} ± {se:.3f}"
+                if denoiser == "learned":
+                    gap, gap_se = _guidance_value(ring, g, run, denoiser, "energy_to_exact")
+                    text += f"\nED to exact {gap:.4f} ± {gap_se:.4f}"
+            share, spread = (_guidance_value(ring, g, run, denoiser, m)[0] for m in ("sector", "spread"))
+            ax.set_title(f"{text}\nsector {share:.3f}, spread {spread:.3f}", fontsize=7)
+            ax.scatter(*means.T, marker="+", s=30, color="k", lw=0.8)
+            for edge in (theta - width, theta + width):  # the class's sector
+                ax.plot([0, 2 * view * np.cos(edge)], [0, 2 * view * np.sin(edge)], color="C2", lw=0.7)
+            ax.set(xlim=(-view, view), ylim=(-view, view), aspect="equal", xticks=[], yticks=[])
+    right = grid[:, -1].subgridspec(4, 1, hspace=0.6)
+    closed = table[table["part"] == "gaussian"]
+    names = {"tilted": "tilted law", "ode": "guided ODE (DDIM's limit)", "sde": "guided SDE (DDPM's limit)"}
+    styles = {"tilted": "k-", "ode": "C0-", "sde": "C1-"}
+    for row, metric in enumerate(("std", "mean")):
+        ax = fig.add_subplot(right[row])
+        for sampler, kind, steps in dict.fromkeys(zip(closed["sampler"], closed["grid"], closed["steps"])):
+            part = closed[
+                (closed["sampler"] == sampler) & (closed["grid"] == kind) & (closed["steps"] == steps)
+            ]
+            part = part[part["metric"] == metric].sort_values("scale")
+            text = names.get(sampler, f"{run_label(sampler, kind)}, {steps} steps")
+            style = styles.get(sampler, ("C0:" if sampler == "ddim" else "C1:"))
+            ax.plot(part["scale"], part["value"], style, marker="o", ms=3, label=text)
+        ax.set(
+            xlabel="guidance scale g",
+            ylabel=f"output {metric}",
+            yscale="log" if metric == "std" else "linear",
+        )
+        ax.set_title(f"1-D labelled Gaussian, exact: {metric}", fontsize=8)
+        if row == 0:
+            ax.legend(fontsize=6)
+    ring_panels = ((2, "energy", "energy distance to the tilted draw"), (3, "spread", "spread in the sector"))
+    for row, metric, text in ring_panels:
+        ax = fig.add_subplot(right[row])
+        if metric == "spread":
+            tilted = [_guidance_value(ring, g, None, "tilted", "spread")[0] for g in scales]
+            ax.plot(scales, tilted, "k-", marker="o", ms=3, label="tilted law")
+        for n_run, run in enumerate(runs):
+            for denoiser, fmt in zip(denoisers, ("o-", "s:")):
+                v = np.array([_guidance_value(ring, g, run, denoiser, metric) for g in scales])
+                label = f"{denoiser} {run_label(run[0], run[1])} {run[2]}"
+                ax.errorbar(
+                    scales, v[:, 0], yerr=v[:, 1], fmt=fmt, ms=3, capsize=2, color=f"C{n_run}", label=label
+                )
+        ax.set(xlabel="guidance scale g", ylabel=text)
+        ax.set_title(f"ring of classes: {text}", fontsize=8)
+        ax.legend(fontsize=6)
+    fig.suptitle(f"{name}: guided samples are not the tilted law p(x|c)^g p(x)^(1-g)", fontsize=11)
+    fig.tight_layout()
+    plots.save(fig, path)
+
+
+def animation(arrays: dict, name: str, path: str) -> int:
+    """The guidance study's animation: one panel per guidance scale, the
+    exact guided run of its first sampler from the same starts (its arrays
+    ``path-g{scale}-{label}-{steps}`` and ``rows-{label}-{steps}``), the class
+    means as stars (particles coloured by the mean they end nearest), on the
+    grids of the study's ``t_min`` (its array of that name). The
+    panels are in increasing order of scale; their titles name the sampler,
+    the suptitle the scales. Returns the number of frames (``trajectories_gif``)."""
+    from ..animate import trajectories_gif  # matplotlib: only the animation job imports it
+
+    keys = sorted((k for k in arrays if k.startswith("path-g")), key=lambda k: float(k.split("-")[1][1:]))
+    if not keys:
+        raise ValueError(f"{name}: no guided trajectories in the study's arrays")
+    parts = [k.split("-", 2) for k in keys]  # "path", "g{scale}", "{label}-{steps}"
+    scales = [scale[1:] for _, scale, _ in parts]
+    runs = {
+        f"{scale}/{run}": (arrays[f"rows-{run}"], arrays[key]) for key, (_, scale, run) in zip(keys, parts)
+    }
+    title = f"{name}: guidance scale g = {', '.join(scales)} (left to right)"
+    return trajectories_gif(runs, title, float(arrays["t_min"][0]), path, points=arrays["means"])

@@ -30,6 +30,7 @@ from ..network import training
 from ..registry import ConfigError
 from ..seeds import rng_for
 
+SECTION = "likelihood"  # its config section: every entry there is one study of this kind
 COLUMNS = ("set", "process", "denoiser", "n", "metric", "value", "se")
 CHECK = 200  # held-out points whose log q is recomputed with twice the steps
 KEYS = {
@@ -38,6 +39,18 @@ KEYS = {
     "figure": (),
 }
 DATA = ()  # no data job: every draw is made where it is used
+
+
+# The report's caption of its figure (reStructuredText; ``{study}``: the study's name).
+CAPTION = """Likelihood study **{study}** (docs/theory.md section 14): each row is one data set
+under one process. Left to right: the data's log p, the model's log q (the network's, or the exact
+denoiser's where there is none) and log q - log p where the data has mass. log q is computed by the
+probability-flow ODE from each point up to the start, with the exact trace of the denoiser's Jacobian
+(no Hutchinson estimator) and fourth-order Runge-Kutta steps. Right: KL(p || q) = E[log p - log q] in
+nats over held-out points, with one standard error, for the exact denoiser and the network; "start"
+is KL(p_1 || N(0, sigma^2)) by quadrature: what a diffusion's start costs the exact model. An annulus
+source is not scored: its density is zero off its ring, so the KL from data with unbounded support
+is infinite."""
 
 
 def describe(spec: dict) -> str:
@@ -154,3 +167,66 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
                 arrays[f"logq-{key}-{denoiser}"] = q.reshape(size, size)
         rows += [dict(zip(COLUMNS, (*head, d, n, metric, value, se))) for d, metric, value, se in scores]
     return rows, arrays
+
+
+def figure(table, arrays, data_sets, tables, spec, name, path):
+    """For each data set, maps of the data's log p, the model's log q (the
+    network's, or the exact denoiser's without one) and their difference
+    where the data has mass (log p within 10 nats of its peak: elsewhere
+    neither the KL nor the NLL sees it), and beside them KL(p || q) in nats
+    with its standard error for every model and the start's own KL (a
+    diffusion's start mismatch, by quadrature)."""
+    from .. import plots  # matplotlib: only the figure job imports it
+
+    sets = list(dict.fromkeys(table["set"]))
+    fig = plots.plt.figure(figsize=(16, 3.6 * len(sets)))
+    grid = fig.add_gridspec(len(sets), 4, width_ratios=(1, 1, 1, 1.3))
+    for row, key in enumerate(sets):
+        part = table[table["set"] == key]
+        log_p, extent = arrays[f"logp-{key}"], arrays[f"extent-{key}"]
+        model = "learned" if f"logq-{key}-learned" in arrays else "exact"
+        log_q = arrays[f"logq-{key}-{model}"]
+        top = float(np.nanmax(log_p))
+        gap = np.where(log_p > top - 10, log_q - log_p, np.nan)
+        for col, (values, text, cmap, limits) in enumerate(
+            (
+                (log_p, "log p (data)", "viridis", (top - 10, top)),
+                (log_q, f"log q ({model})", "viridis", (top - 10, top)),
+                (gap, "log q - log p (where p has mass)", "RdBu_r", (-2, 2)),
+            )
+        ):
+            ax = fig.add_subplot(grid[row, col])
+            image = ax.imshow(
+                np.clip(values, *limits),
+                origin="lower",
+                extent=extent,
+                cmap=cmap,
+                vmin=limits[0],
+                vmax=limits[1],
+            )
+            fig.colorbar(image, ax=ax, fraction=0.046)
+            ax.set_title(f"{key}: {text}", fontsize=9)
+            ax.set(xticks=[], yticks=[])
+        ax = fig.add_subplot(grid[row, 3])
+        kl = part[part["metric"] == "kl"]
+        labels = list(kl["denoiser"])
+        ax.errorbar(kl["value"], range(len(kl)), xerr=kl["se"].fillna(0), fmt="o", capsize=3, color="C3")
+        ax.set_yticks(range(len(kl)), labels)
+        ax.set_ylim(-0.6, len(kl) - 0.4)
+        ax.axvline(0, color="grey", lw=0.6)
+        reach = float((kl["value"].abs() + kl["se"].fillna(0)).max())
+        ax.set_xlim(-0.1 * reach - 1e-3, 1.15 * reach + 1e-3)
+        for i, (value, se) in enumerate(zip(kl["value"], kl["se"])):
+            text = f"{value:.3g}" if not np.isfinite(se) else f"{value:.3g} ± {se:.2g}"
+            ax.annotate(text, (value, i), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7)
+        nll = part[part["metric"] == "nll"].set_index("denoiser")["value"]
+        entropy = part.loc[part["metric"] == "entropy", "value"].iloc[0]
+        text = ", ".join(f"{d} {v:.3f}" for d, v in nll.items())
+        ax.set_title(
+            f"{part['process'].iloc[0]}: KL(p || q), nats\nNLL {text}; entropy {entropy:.3f}", fontsize=8
+        )
+    fig.suptitle(
+        f"{name}: the model's log-density by the probability-flow ODE against the data's", fontsize=11
+    )
+    fig.tight_layout()
+    plots.save(fig, path)

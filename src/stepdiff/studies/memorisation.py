@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import process, sampling
+from .. import process, runner
 from ..data import from_config, point_masses
 from ..network import training
-from ..registry import ConfigError, parse_label, sampler_runs
+from ..registry import ConfigError, parse_label, run_label, sampler_runs
 from ..seeds import rng_for
 
 RATIO = 3.0  # memorised: |x - NN1| < |x - NN2| / RATIO (Gu et al. 2023)
+
+
+# The report's caption of its figure (reStructuredText; ``{study}``: the study's name).
+CAPTION = """Memorisation study **{study}** (docs/theory.md section 11): training sets of N
+points (the first N of one draw of the data), each sampled with its ideal denoiser (the
+point-mass mixture of the N points) and with a network trained on them, from the same starts.
+Left: the fraction of samples closer to their nearest training point than a third of the way
+to the second; the dotted line is that fraction for a fresh draw of the data (chance level:
+about 1/3 on a curve), and the vertical line marks where the network's fraction falls through
+one half. Second: the energy distance to held-out data with one standard error, and the noise
+floor. Right: samples over the training points for the smallest and the largest N."""
 
 
 def nearest_two(x, points):
@@ -35,6 +46,7 @@ def memorised(x, train) -> float:
     return float(np.mean(d1 < d2 / RATIO))
 
 
+SECTION = "memorisation"  # its config section: every entry there is one study of this kind
 COLUMNS = ("size", "sampler", "grid", "steps", "nfe", "denoiser", "n", "metric", "value", "crossing")
 # its data job is an experiment's (datasets.make_data: the training set is data.n
 # points, the held-out set n_samples); its networks are a 64 x 3 recipe at each size
@@ -115,10 +127,10 @@ def study_rows(spec: dict, name: str, train, test, networks: dict) -> tuple[list
         for label, steps in sampler_runs(spec):
             sampler, grid = parse_label(label)
             x1 = proc.source(n, train.shape[1], rng_for(spec["seed"], name, "start", label, steps))
-            nfe = sampling.count_nfe(proc, label, steps, t_min)
+            nfe = runner.count_nfe(proc, label, steps, t_min)
             for kind, denoiser in (("ideal", ideal), ("learned", networks[size])):
                 noise = rng_for(spec["seed"], name, "noise", label, steps)
-                x = sampling.run(denoiser, proc, label, steps, x1, noise, t_min)
+                x = runner.run(denoiser, proc, label, steps, x1, noise, t_min)
                 add((size, sampler, grid, steps, nfe, kind, n), x)
                 samples[f"{kind}-n{size}-{label}-{steps}"] = x
     return rows, samples
@@ -134,3 +146,71 @@ def crossing(sizes, fractions, level=0.5):
         if f[i] >= level > f[i + 1]:
             return float(np.exp(n[i] + (f[i] - level) / (f[i] - f[i + 1]) * (n[i + 1] - n[i])))
     return None
+
+
+def figure(table, samples, data_sets, tables, spec, name, path):
+    """Memorised fraction and energy distance against the training-set size N,
+    ideal and learned, for each sampler, with a fresh draw of the data as the
+    chance level and floor; and the first sampler's samples over the training
+    points for the smallest and the largest N."""
+    from .. import plots  # matplotlib: only the figure job imports it
+
+    train = data_sets["train"]
+    runs = table[table["denoiser"] != "data"]
+    labels = list(dict.fromkeys(zip(runs["sampler"], runs["grid"], runs["steps"])))
+    data = table[table["denoiser"] == "data"].pivot_table(index="size", columns="metric", values="value")
+    fig, axes = plots.plt.subplots(1, 4, figsize=(18, 4.4))
+    for i, ((sampler, grid, steps), style) in enumerate(zip(labels, ("-", "--", ":", "-."))):
+        run = runs[(runs["sampler"] == sampler) & (runs["grid"] == grid) & (runs["steps"] == steps)]
+        for denoiser, marker, colour in (("ideal", "o", "C0"), ("learned", "s", "C3")):
+            part = run[run["denoiser"] == denoiser].pivot_table(
+                index="size", columns="metric", values="value"
+            )
+            text = f"{denoiser}, {run_label(sampler, grid)} {steps}"
+            axes[0].plot(part.index, part["memorised"], style, marker=marker, color=colour, label=text)
+            axes[1].errorbar(
+                part.index,
+                part["energy"],
+                yerr=part["energy_se"],
+                fmt=style,
+                marker=marker,
+                color=colour,
+                capsize=3,
+            )
+            n = run.loc[run["denoiser"] == denoiser, "crossing"].iloc[0]  # the study's column
+            if denoiser == "learned" and np.isfinite(n):
+                axes[0].axvline(n, color=colour, ls=style, lw=0.8, alpha=0.6)
+                axes[0].annotate(f" N = {n:.0f}", (n, 0.56 + 0.06 * i), color=colour, fontsize=8)
+    axes[0].plot(data.index, data["memorised"], "k:", label="fresh data (chance level)")
+    axes[0].axhline(0.5, color="grey", lw=0.6)
+    axes[0].set(xscale="log", ylim=(-0.02, 1.02), xlabel="training points N", ylabel="fraction memorised")
+    axes[0].set_title("memorised: |x - NN1| < |x - NN2| / 3", fontsize=10)
+    axes[0].legend(fontsize=7)
+    floor = data["energy"].abs().max()
+    axes[1].axhspan(-floor, floor, color="grey", alpha=0.25, label="noise floor")
+    axes[1].set(xscale="log", xlabel="training points N", ylabel="energy distance to held-out data")
+    axes[1].set_title("does it learn the distribution?", fontsize=10)
+    plots.distance_scale(axes[1], "energy")
+    sizes = sorted(runs["size"].unique())
+    sampler, grid, steps = labels[0]
+    for ax, size in zip(axes[2:], (sizes[0], sizes[-1])):
+        few = size < 100  # few training points: hollow rings that show the ideal samples inside
+        ax.scatter(
+            *train[:size].T,
+            s=70 if few else 1,
+            facecolors="none" if few else "0.6",
+            edgecolors="k" if few else "0.6",
+            lw=0.8,
+            label="training points",
+            zorder=1,
+        )
+        for denoiser, colour, dot in (("ideal", "C0", 8), ("learned", "C3", 3)):
+            x = samples[f"{denoiser}-n{size}-{run_label(sampler, grid)}-{steps}"]
+            ax.scatter(
+                x[:, 0], x[:, 1], s=dot, alpha=0.6, color=colour, label=f"{denoiser} samples", zorder=2
+            )
+        ax.set(aspect="equal", title=f"N = {size} ({run_label(sampler, grid)}, {steps} steps)")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{name}: when does the network copy its training set?", fontsize=11)
+    fig.tight_layout()
+    plots.save(fig, path)

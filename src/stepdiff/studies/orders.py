@@ -3,8 +3,8 @@ sampler's order of convergence, measured against the exact flow map.
 
 On data ``N(m, s^2)`` the probability-flow ODE's flow map is closed-form, for
 the diffusion and for the flow from a Gaussian source
-(``sampling.gaussian_flow_map``). A sampler's largest error along its path
-from fixed starts (``sampling.flow_map_error``) therefore has no start
+(``laws.gaussian_flow_map``). A sampler's largest error along its path
+from fixed starts (``laws.flow_map_error``) therefore has no start
 mismatch and no sampling noise in it: it is the discretisation error alone,
 and over a range of step counts it falls as ``C steps^-p``. :func:`fit_order`
 finds the range where that law holds and fits ``p`` there. No networks and
@@ -37,9 +37,11 @@ from __future__ import annotations
 
 import math
 
+from .. import laws, runner
 from ..grids import GRIDS
 from ..registry import SAMPLERS, ConfigError
 
+SECTION = "orders"  # its config section: every entry there is one study of this kind
 COLUMNS = ("sampler", "grid", "process", "steps", "nfe", "error", "order", "fit_from", "fit_to")
 KEYS = {
     "run": ("data", "grids", "methods", "sigma", "source", "steps", "t_min"),
@@ -50,6 +52,17 @@ DATA = ()  # nothing drawn: fixed starts, exact denoisers
 SPREAD = 0.1  # the law holds where the local slopes agree within this
 MIN_SLOPES = 3  # ... over at least this many successive doublings (four counts)
 ROUNDOFF = 1e-11  # errors below this (relative to the data's scale) are float64's, not the sampler's
+
+
+# The report's caption of its figure (reStructuredText; ``{study}``: the study's name).
+CAPTION = """Orders study **{study}** (docs/theory.md sections 9 and 13): each deterministic
+sampler's largest error along its path from five fixed starts against the closed-form flow map of
+Gaussian data (no start mismatch, no sampling noise: the discretisation error alone), against the
+number of denoiser evaluations, one panel per process and grid. Filled points: the range where the
+error falls as C steps^-p, with the fitted p in the legend. On the karras and logsnr grids: DDIM and
+Euler 1, Heun and DPM-Solver++(2M) 2, DPM-Solver++(3M) 2 (its first step is DDIM's), UniPC 3.
+"No fit": the law does not hold by the largest count (the diffusion's uniform grid; multistep
+samplers on grids uniform in tau, whose last steps in log tau do not shrink)."""
 
 
 def figure_experiments(spec: dict) -> list[str]:
@@ -127,7 +140,6 @@ def measure(spec: dict) -> list[dict]:
     """Every sampler of ``methods`` on every process it serves and every grid
     of ``grids``, at every count of ``steps``: rows of :data:`COLUMNS`, each
     with the order fitted over its (sampler, grid, process)."""
-    from .. import sampling
     from ..registry import run_label
 
     mean, std, t_min = float(_flat(spec["data"]["mean"])[0]), float(spec["data"]["std"]), spec["t_min"]
@@ -139,10 +151,10 @@ def measure(spec: dict) -> list[dict]:
                 continue
             for grid in spec["grids"]:
                 label, steps = run_label(name, grid), spec["steps"]
-                errors = [sampling.flow_map_error(proc, label, n, mean, std, x1, t_min) for n in steps]
+                errors = [laws.flow_map_error(proc, label, n, mean, std, x1, t_min) for n in steps]
                 order, first, last = fit_order(steps, errors, max(abs(mean), std))
                 for n, error in zip(steps, errors):
-                    nfe = sampling.count_nfe(proc, label, n, t_min)
+                    nfe = runner.count_nfe(proc, label, n, t_min)
                     rows.append(dict(zip(COLUMNS, (name, grid, kind, n, nfe, error, order, first, last))))
     return rows
 
@@ -150,3 +162,48 @@ def measure(spec: dict) -> list[dict]:
 def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dict], dict]:
     """The study's table (:func:`measure`); it saves no arrays."""
     return measure(params), {}
+
+
+def figure(table, arrays, data_sets, tables, spec, name, path):
+    """Each deterministic sampler's error against the exact flow map of
+    Gaussian data (the orders study) against NFE, log-log, one panel per
+    process and grid, one colour per sampler: filled points are the range
+    where the error is ``C steps^-p``, with the fitted ``p`` in the legend
+    (no fit: the law does not hold on that grid by the largest count)."""
+    import numpy as np
+
+    from .. import plots  # matplotlib: only the figure job imports it
+
+    samplers = list(dict.fromkeys(table["sampler"]))
+    kinds = list(dict.fromkeys(table["process"]))
+    grids = list(dict.fromkeys(table["grid"]))
+    fig, axes = plots.plt.subplots(
+        len(kinds), len(grids), figsize=(4.2 * len(grids), 3.8 * len(kinds)), squeeze=False, sharey=True
+    )
+    colours = plots.plt.get_cmap("tab10")
+    for row, kind in zip(axes, kinds):
+        for ax, grid in zip(row, grids):
+            panel = table[(table["grid"] == grid) & (table["process"] == kind)]
+            for i, sampler in enumerate(samplers):
+                run = panel[panel["sampler"] == sampler]
+                if run.empty:
+                    continue
+                run = run.sort_values("steps")
+                order, first, last = run[["order", "fit_from", "fit_to"]].iloc[0]
+                fitted = run[(run["steps"] >= first) & (run["steps"] <= last)]
+                text = f"{sampler}: no fit"
+                if np.isfinite(order):
+                    text = f"{sampler}: p = {order:.2f} ({first:.0f} to {last:.0f} steps)"
+                colour = colours(i % 10)
+                ax.plot(run["nfe"], run["error"], "o-", mfc="none", ms=4, lw=0.8, color=colour, label=text)
+                ax.plot(fitted["nfe"], fitted["error"], "o", ms=4, color=colour)
+            ax.set(xscale="log", yscale="log", xlabel="denoiser evaluations (NFE)")
+            ax.set_title(f"{kind}, {grid} grid", fontsize=10)
+            ax.legend(fontsize=7)
+        row[0].set_ylabel("largest error against the exact flow map")
+    fig.suptitle(
+        f"{name}: error at fixed starts on Gaussian data; filled: where error = C steps^-p (fitted p)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    plots.save(fig, path)

@@ -14,14 +14,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import process, sampling
+from .. import process, runner
 from ..data import from_config
 from ..network import training
 from ..registry import SAMPLERS, ConfigError, parse_label, sampler_runs, start_key
 from ..seeds import rng_for
 
+SECTION = "starts"  # its config section: every entry there is one study of this kind
 COLUMNS = ("sigma", "start", "n", "energy", "energy_se", "nn_median")
 TEST_SIZE = 5000  # the held-out draw every run is scored against
+
+
+# The report's caption of its figure (reStructuredText; ``{study}``: the study's name).
+CAPTION = """Start study **{study}** (docs/theory.md section 10): the energy distance to
+held-out data of one deterministic sampler with the exact denoiser of the data, at several
+noise scales sigma, started from N(0, sigma^2) (the usual start) and from the true p_1 (data
+plus noise), with one standard error; triangles are the study's own network at each sigma
+(exp3's network, trained down to the same noise level), started from N(0, sigma^2); black
+diamonds are learned experiments' runs of the same sampler; the grey band is the noise floor.
+Where N(0, sigma^2) is not p_1 (sigma comparable to the data's scale) a deterministic sampler
+keeps the mismatch to the end: the floor is the start, and starting from p_1, or a larger sigma,
+removes it."""
 
 
 def networks_of(spec: dict, config: dict | None = None) -> dict:
@@ -105,9 +118,64 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
         noise = sigma * rng_for(spec["seed"], name, "start", sigma).standard_normal((n, dist.dim))
         data = dist.sample(n, rng_for(spec["seed"], name, "p1", sigma))
         for start, x1 in (("prior", noise), ("p1", data + noise)):
-            add(sigma, start, sampling.run(denoiser, proc, spec["sampler"], spec["steps"], x1, t_min=t_min))
+            add(sigma, start, runner.run(denoiser, proc, spec["sampler"], spec["steps"], x1, t_min=t_min))
         if networks:
             net = networks[start_key(sigma)]
-            add(sigma, "learned", sampling.run(net, proc, spec["sampler"], spec["steps"], noise, t_min=t_min))
+            add(sigma, "learned", runner.run(net, proc, spec["sampler"], spec["steps"], noise, t_min=t_min))
     add(float("nan"), "floor", dist.sample(n, rng_for(spec["seed"], name, "floor")))
     return rows, arrays
+
+
+def _learned_energy(table, label, steps):
+    """(energy, its standard error) of a learned run in an experiment's metrics table."""
+    sampler, grid = parse_label(label)
+    run = table[(table["sampler"] == sampler) & (table["grid"] == grid) & (table["steps"] == steps)]
+    run = run[run["denoiser"] == "learned"].set_index("metric")["value"]
+    return run["energy"], run["energy_se"]
+
+
+def figure(rows, arrays, data, tables, spec, name, path):
+    """Energy distance against sigma for one sampler with the exact denoiser,
+    from N(0, sigma^2) and from the true p_1, beside the runs of the same
+    sampler in learned experiments (their metrics ``tables``, at
+    ``spec["learned_sigmas"]``), and the noise floor. (A study figure's
+    arguments: its table, its arrays, its data sets, the experiments' tables,
+    its params, its name, the path.)"""
+    from .. import plots  # matplotlib: only the figure job imports it
+
+    learned = {
+        s: _learned_energy(t, spec["sampler"], spec["steps"])
+        for t, s in zip(tables.values(), spec["learned_sigmas"])
+    }
+    fig, ax = plots.plt.subplots(figsize=(7, 4.6))
+    for start, style, text in (
+        ("prior", "o-", "exact denoiser, from N(0, sigma²)"),
+        ("p1", "s--", "exact, from p_1"),
+        ("learned", "^:", "the study's network, from N(0, sigma²)"),
+    ):
+        part = rows[rows["start"] == start].sort_values("sigma")
+        if len(part):
+            ax.errorbar(
+                part["sigma"], part["energy"], yerr=part["energy_se"], fmt=style, capsize=3, label=text
+            )
+    if learned:
+        sig = sorted(learned)
+        ax.errorbar(
+            sig,
+            [learned[s][0] for s in sig],
+            yerr=[learned[s][1] for s in sig],
+            fmt="D",
+            ms=8,
+            capsize=3,
+            color="k",
+            label="learned denoiser (experiments)",
+        )
+    floor = rows.loc[rows["start"] == "floor", "energy"].abs().max()
+    ax.axhspan(-floor, floor, color="grey", alpha=0.25, label="noise floor")
+    steps = f"{spec['sampler']}, {spec['steps']} steps"
+    ax.set(xscale="log", xlabel="sigma (noise scale at t = 1)", ylabel="energy distance to held-out data")
+    ax.set_title(f"{name}: {steps}; the floor of a deterministic sampler is its start", fontsize=10)
+    plots.distance_scale(ax, "energy")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    plots.save(fig, path)

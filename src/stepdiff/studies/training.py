@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import errors, process, sampling
+from .. import errors, process, runner
 from ..data import from_config, on_curve
 from ..grids import last_time
 from ..network import training
@@ -26,6 +26,7 @@ from ..seeds import rng_for
 
 BASE, EXACT = "base", "exact"  # the base recipe's row, the exact denoiser's row
 CHANGED = ("target", "octaves", "hidden", "layers", "ema", "steps", "batch_size")  # the table's model columns
+SECTION = "training"  # its config section: every entry there is one study of this kind
 COLUMNS = (
     "variant",
     "change",
@@ -53,6 +54,17 @@ KEYS = {
 }
 DERIVED: dict = {}
 DATA = ("train", "test")  # an experiment's data sets: data.n training points, n_samples held out
+
+
+# The report's caption of its figure (reStructuredText; ``{study}``: the study's name).
+CAPTION = """Training study **{study}** (docs/theory.md section 17): networks from one base
+recipe, each variant changing what the table's change column says, trained on one draw of the data
+with one torch seed and sampled from the same starts. Left: each network's mean squared error against
+the exact denoiser over x_t ~ p_t at each trained noise level (with one standard error), beside the
+task's own error (dashed: what no denoiser can know). Middle: the samples' median distance to the curve
+and the fraction farther than the threshold, with standard errors, and the CPU-seconds each network's
+training took (measured by the job: not reproducible bit for bit). Right: the base recipe's samples and
+those of the recipe farthest off the curve."""
 
 
 def figure_experiments(spec: dict) -> list[str]:
@@ -117,7 +129,7 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
     exact, t_min, n = process.exact_denoiser(proc, dist), spec["model"]["t_min"], spec["n_samples"]
     label, steps = spec["sampler"], spec["steps"]
     x1 = proc.source(n, dist.dim, rng_for(spec["seed"], name, "start"))
-    nfe = sampling.count_nfe(proc, label, steps, t_min)
+    nfe = runner.count_nfe(proc, label, steps, t_min)
     rows, arrays = [], {}
     models = recipes(spec)
     # every network on the same x_t (paired differences), the exact denoiser once per level
@@ -127,7 +139,7 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
     first = curves[next(iter(models))]
     arrays["error-exact"] = np.array([[r["level"], r["exact_mse"], r["exact_mse_se"]] for r in first])
     for variant, denoiser in (*((v, networks[v]) for v in models), (EXACT, exact)):
-        x = sampling.run(denoiser, proc, label, steps, x1, t_min=t_min)
+        x = runner.run(denoiser, proc, label, steps, x1, t_min=t_min)
         arrays[variant] = x
         energy, energy_se = energy_distance_se(x, test)
         model = {"target": "x0", "octaves": 0, "ema": 0.0, **models[variant]} if variant in models else {}
@@ -155,3 +167,61 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
             )
         rows.append(row)
     return rows, arrays
+
+
+def figure(table, arrays, data_sets, tables, spec, name, path):
+    """The training study: each recipe's error against the exact denoiser
+    over the noise levels (the task's own error dashed), its samples' distance
+    to the curve (median and fraction beyond the threshold, with standard
+    errors, and its training CPU-seconds), and the samples of the base recipe
+    and of the recipe farthest off the curve."""
+    from .. import plots  # matplotlib: only the figure job imports it
+
+    fig, axes = plots.plt.subplots(1, 4, figsize=(20, 4.8), gridspec_kw={"width_ratios": [1.3, 1, 1, 1]})
+    nets = table[table["variant"] != "exact"].reset_index(drop=True)
+    colour = {v: f"C{i % 10}" for i, v in enumerate(nets["variant"])}
+    for v in nets["variant"]:
+        level, mse, se = arrays[f"error-{v}"].T
+        axes[0].errorbar(level, mse, yerr=se, fmt="o-", ms=2, lw=1, color=colour[v], capsize=1.5, label=v)
+    level, mse, _ = arrays["error-exact"].T
+    axes[0].plot(level, mse, "k--", lw=1, label="task: E||D_exact - x0||²")
+    axes[0].set(xscale="log", yscale="log", xlabel="noise level sigma_t / alpha_t")
+    axes[0].set(ylabel="E||D_net - D_exact||² over x_t ~ p_t")
+    axes[0].legend(fontsize=7, ncol=2)
+    axes[0].set_title(f"{name}: the networks' error by noise level", fontsize=10)
+    y = np.arange(len(table))[::-1]
+    labels = [
+        f"{v} ({c})" if c not in ("-", "exact denoiser") else v
+        for v, c in zip(table["variant"], table["change"])
+    ]
+    colours = [colour.get(v, "k") for v in table["variant"]]
+    for ax, metric, text in (
+        (axes[1], "curve_median", "median distance to the curve"),
+        (axes[2], "curve_far", f"fraction farther than {spec['curve_threshold']:g}"),
+    ):
+        ax.barh(y, table[metric], xerr=table[f"{metric}_se"], color=colours, alpha=0.8, capsize=2)
+        ax.set(yticks=y, yticklabels=labels if ax is axes[1] else [], xlabel=text)
+        ax.set_xscale("log" if metric == "curve_median" else "linear")
+        ax.tick_params(axis="y", labelsize=7)
+    for yi, cpu in zip(y, table["train_cpu_s"]):
+        if np.isfinite(cpu):
+            axes[2].annotate(
+                f"{cpu:.0f} CPU-s",
+                (0, yi),
+                xytext=(3, 0),
+                textcoords="offset points",
+                fontsize=7,
+                va="center",
+            )
+    nfe = int(table["nfe"].iloc[0])
+    axes[1].set_title(f"samples: {spec['sampler']} {spec['steps']} steps, {nfe} NFE", fontsize=10)
+    axes[2].set_title("off the curve (training CPU-s at the left)", fontsize=10)
+    worst = nets.loc[nets["curve_far"].idxmax(), "variant"]
+    for v, c in (("base", "C0"), (worst, "C3")):
+        x = arrays[v]
+        axes[3].scatter(x[:, 0], x[:, 1], s=1, alpha=0.5, color=c, label=v)
+    axes[3].set(aspect="equal")
+    axes[3].set_title("samples: the base, and the farthest off the curve", fontsize=10)
+    axes[3].legend(fontsize=7, markerscale=6)
+    fig.tight_layout()
+    plots.save(fig, path)

@@ -10,12 +10,12 @@ TIERS = [
     # leaves: pure helpers, the processes, the curve's quadrature, the studies' index
     ["grids", "seeds", "io", "curve", "process", "provenance", "tables", "errors", "studies/__init__"],
     ["registry", "data", "network"],  # names; data laws; the network in numpy
-    # drawing data sets; samplers; training; log q; guided laws
-    ["datasets", "sampling", "learn", "likelihood", "guidance"],
+    # drawing data sets; samplers; training; log q; guided laws; mode interpolation
+    ["datasets", "sampling", "learn", "likelihood", "guidance", "hallucination"],
     ["metrics", "runner"],  # distances and floors; running a sampler configuration
     ["experiment", "laws"],  # an experiment's runs; exact output laws on Gaussian data
-    # tables of runs; animations; figures
-    ["scores", "animate", "plots"],
+    # tables of runs; straight paths and couplings; animations; figures
+    ["scores", "transport", "animate", "plots"],
     ["studies/*"],  # each study: its networks, runs, table, figure
     ["config"],  # the workflow's view of the config
 ]

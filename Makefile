@@ -11,7 +11,7 @@ CORES ?= all
 TORCH_INDEX ?=
 TORCH_PIN := $(shell grep -m1 '^torch==' requirements.txt)
 
-.PHONY: run test lint slurm-deps docs bench clean
+.PHONY: run test lint slurm-deps report-deps docs bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/snakefmt --check .
 	$(BIN)/snakemake --lint
 
-test: $(STAMP) lint slurm-deps
+test: $(STAMP) lint slurm-deps report-deps
 	$(BIN)/python -m pytest
 
 # The Slurm test needs Debian's slurm-wlm. CI (CI=true, root) installs it when
@@ -39,6 +39,13 @@ test: $(STAMP) lint slurm-deps
 slurm-deps:
 	@if [ "$$CI" = true ] && ! command -v slurmctld >/dev/null && ! test -x /usr/sbin/slurmctld; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm >/dev/null; \
+	fi
+
+# The report test opens the Snakemake report in headless Chromium (Debian's chromium),
+# installed the same way: by CI when missing, else the test is skipped with a message.
+report-deps:
+	@if [ "$$CI" = true ] && ! command -v chromium >/dev/null && ! test -x /usr/bin/chromium; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 
 # Refresh the README's rule graph, figure thumbnails and result tables from results/.

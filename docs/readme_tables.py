@@ -1,8 +1,11 @@
-"""Rewrite the README's result tables from results/ (``make docs``).
+"""Rewrite the result tables of README.md and docs/results.md from results/ (``make docs``).
 
 Each table sits between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->``
-in README.md; only the text between the markers changes, so the prose around
-them is kept byte for byte, and the same results give the same README.
+in one of the two files: docs/results.md holds every full table, the README
+a few headline tables, each some rows and columns of a full one. Only the
+text between the markers changes, so the prose around them is kept byte for
+byte, and the same results give the same files. A table whose marker is in
+neither file, or in both, stops the script naming it.
 Every measured number is printed as ``value ± standard error`` (the tables'
 ``*_se`` columns; for a fraction ``f`` of ``n`` samples the binomial
 ``sqrt(f (1 - f) / n)``), with two significant digits of the error. Exact
@@ -10,6 +13,7 @@ values are printed after ``exact``, noise floors after ``floor`` (with their
 error where the table records one).
 
     python docs/readme_tables.py [--results results] [--readme README.md]
+                                 [--results-doc docs/results.md]
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import math
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -76,7 +81,7 @@ START_EXPERIMENTS = {"exp3": 1.0, "exp7": 80.0}
 def read(results: Path, name: str) -> pd.DataFrame:
     path = Path(results) / name
     if not path.is_file():
-        raise SystemExit(f"{path} is missing: run `make run` first (the README's tables come from results/)")
+        raise SystemExit(f"{path} is missing: run `make run` first (the result tables come from results/)")
     return pd.read_csv(path)
 
 
@@ -401,30 +406,142 @@ TABLES = {
 }
 
 
-def render(readme: str, results: Path) -> str:
-    """``readme`` with every marked table rebuilt from ``results``; nothing else changes."""
-    opened = OPENING.findall(readme)
-    closed = [m.group(2) for m in MARKER.finditer(readme)]
+class Headline(NamedTuple):
+    """Some rows and columns of a full table, for the README.
+
+    ``rows``: each row's leading cells (all rows when None), in the full
+    table's order; ``columns``: header names (all when None); ``notes``: keep
+    the lines below the full table (the memorisation study's crossings)."""
+
+    table: str
+    rows: tuple | None = None
+    columns: tuple | None = None
+    notes: bool = False
+
+
+HEADLINES = {
+    "headline_exp0": Headline(
+        "exp0", rows=(("DDPM, uniform", "1000"), ("DDIM, uniform", "1000"), ("DDIM, karras", "1000"))
+    ),
+    "headline_fast": Headline(
+        "fast",
+        rows=(
+            ("exp7", "exact", "2M, karras, 10"),
+            ("exp7", "learned", "2M, karras, 10"),
+            ("exp7", "learned", "2M, karras, 20"),
+            ("exp7", "exact", "UniPC, logsnr, 5"),
+            ("exp7", "learned", "UniPC, logsnr, 5"),
+            ("exp7", "learned", "UniPC, logsnr, 10"),
+        ),
+        columns=(
+            "denoiser",
+            "sampler, grid, steps",
+            "NFE",
+            "energy",
+            "median to the curve",
+            "fraction beyond 0.01",
+        ),
+    ),
+    "headline_orders": Headline(
+        "orders", rows=tuple(("diffusion", name) for name in ("DDIM", "Heun", "2M", "3M", "UniPC"))
+    ),
+    "headline_memorisation": Headline(
+        "memorisation",
+        columns=("N", "ideal, DDIM", "network, DDIM", "network, DDPM", "fresh data"),
+        notes=True,
+    ),
+    "headline_guidance": Headline(
+        "guidance_gaussian", rows=(("0",), ("1",), ("3",), ("7",)), columns=("g", "tilted", "ode", "sde")
+    ),
+}
+
+
+def cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def subset(name: str, full: str, headline: Headline) -> str:
+    """The rows and columns ``headline`` names of the full table's text ``full``."""
+    lines = full.split("\n")
+    n = next((i for i, line in enumerate(lines) if not line.startswith("|")), len(lines))
+    header, rows = cells(lines[0]), [cells(line) for line in lines[2:n]]
+    if headline.rows is not None:
+        for key in headline.rows:
+            if not any(tuple(row[: len(key)]) == key for row in rows):
+                raise SystemExit(f"table {name}: table {headline.table} has no row {', '.join(key)}")
+        rows = [row for row in rows if any(tuple(row[: len(key)]) == key for key in headline.rows)]
+    columns = headline.columns or tuple(header)
+    missing = [column for column in columns if column not in header]
+    if missing:
+        raise SystemExit(f"table {name}: table {headline.table} has no columns {missing}; it has {header}")
+    keep = [header.index(column) for column in columns]
+    text = markdown(list(columns), [[row[i] for i in keep] for row in rows])
+    rest = "\n".join(lines[n:])
+    return f"{text}\n{rest}" if headline.notes and rest.strip() else text
+
+
+def table(name: str, results: Path, cache: dict) -> str:
+    """The text of table ``name`` (full or headline), each full table computed once."""
+    if name not in cache:
+        if name in HEADLINES:
+            headline = HEADLINES[name]
+            cache[name] = subset(name, table(headline.table, results, cache), headline)
+        else:
+            cache[name] = TABLES[name](results)
+    return cache[name]
+
+
+def markers(text: str, where: str = "README") -> list[str]:
+    """The table names ``text`` marks, in order; unpaired or unknown markers stop the script."""
+    opened = OPENING.findall(text)
+    closed = [m.group(2) for m in MARKER.finditer(text)]
     if opened != closed:
-        raise SystemExit(f"README markers do not pair up: opened {opened}, closed {closed}")
-    unknown = sorted(set(opened) - set(TABLES))
+        raise SystemExit(f"{where} markers do not pair up: opened {opened}, closed {closed}")
+    known = TABLES.keys() | HEADLINES.keys()
+    unknown = sorted(set(opened) - known)
     if unknown:
-        raise SystemExit(f"README has markers for unknown tables {unknown}; known: {sorted(TABLES)}")
-    return MARKER.sub(lambda m: f"{m.group(1)}\n{TABLES[m.group(2)](results)}\n\n{m.group(3)}", readme)
+        raise SystemExit(f"{where} has markers for unknown tables {unknown}; known: {sorted(known)}")
+    return opened
+
+
+def render(readme: str, results: Path, cache: dict | None = None, where: str = "README") -> str:
+    """``readme`` with every marked table rebuilt from ``results``; nothing else changes."""
+    markers(readme, where)
+    cache = {} if cache is None else cache
+    return MARKER.sub(lambda m: f"{m.group(1)}\n{table(m.group(2), results, cache)}\n\n{m.group(3)}", readme)
+
+
+def render_files(texts: dict[str, str], results: Path) -> dict[str, str]:
+    """Each file's text (by name) with its tables rebuilt; every table, full and
+    headline, must be marked exactly once, in one of the files."""
+    holders = {name: [] for name in [*TABLES, *HEADLINES]}
+    for where, text in texts.items():
+        for name in markers(text, where):
+            holders[name].append(where)
+    neither = [name for name, found in holders.items() if not found]
+    if neither:
+        raise SystemExit(f"tables marked in none of {', '.join(texts)}: {', '.join(neither)}")
+    twice = [f"{name} (in {', '.join(found)})" for name, found in holders.items() if len(found) > 1]
+    if twice:
+        raise SystemExit(f"tables marked more than once: {'; '.join(twice)}")
+    cache: dict = {}
+    return {where: render(text, results, cache, where) for where, text in texts.items()}
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=ROOT / "results")
     parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--results-doc", type=Path, default=ROOT / "docs" / "results.md")
     args = parser.parse_args(argv)
-    text = args.readme.read_text()
-    new = render(text, args.results)
-    if new != text:
-        args.readme.write_text(new)
-    print(
-        f"{args.readme}: {'rewritten' if new != text else 'unchanged'} ({len(MARKER.findall(text))} tables)"
-    )
+    paths = {str(path): path for path in (args.readme, args.results_doc)}
+    texts = {where: path.read_text() for where, path in paths.items()}
+    new = render_files(texts, args.results)
+    for where, path in paths.items():
+        if new[where] != texts[where]:
+            path.write_text(new[where])
+        state = "rewritten" if new[where] != texts[where] else "unchanged"
+        print(f"{where}: {state} ({len(MARKER.findall(texts[where]))} tables)")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""docs/readme_tables.py, which writes the README's result tables from results/,
-on a small synthetic results folder in the real tables' column layout."""
+"""docs/readme_tables.py, which writes the result tables of README.md and
+docs/results.md from results/, on a small synthetic results folder in the real
+tables' column layout; and the two files themselves: a short README whose
+headline tables are cut from the full ones in docs/results.md."""
 
 import importlib.util
 import re
@@ -15,8 +17,18 @@ spec.loader.exec_module(rt)
 LONG = ["experiment", "sampler", "grid", "steps", "nfe", "denoiser", "n", "metric", "value", "noise_floor"]
 README = "# Title\n\nProse with a number, 0.5, and `<!-- table:exp0 -->` inline.\n\n" + "".join(
     f"Before {name}.\n<!-- table:{name} -->\nstale table\n<!-- /table:{name} -->\nAfter {name}.\n\n"
-    for name in rt.TABLES
+    for name in [*rt.TABLES, *rt.HEADLINES]
 )
+# The same tables split as in the repository: the full ones in docs/results.md,
+# the headline ones in the README.
+SPLIT = {
+    "README.md": "# Title\n\n"
+    + "".join(f"<!-- table:{n} -->\nstale\n<!-- /table:{n} -->\n\n" for n in rt.HEADLINES),
+    "docs/results.md": "# Results\n\n"
+    + "".join(f"<!-- table:{n} -->\nstale\n<!-- /table:{n} -->\n\n" for n in rt.TABLES),
+}
+README_MD = REPO / "README.md"
+RESULTS_MD = REPO / "docs" / "results.md"
 LABELS = {"experiment", "denoiser", "sampler, grid", "sampler, grid, steps", "steps", "NFE", "samples"}
 LABELS |= {"N", "sigma"}
 # exact values, fits of exact errors, costs and ratios: no standard error to print
@@ -66,6 +78,7 @@ def write_results(root):
     rows = []
     for size, learned in ((8, 0.8), (16, 0.4), (64, 0.1)):
         runs = [("none", "none", 0, "data", 0.3), ("ddim", "karras", 50, "ideal", 1.0)]
+        runs += [("ddpm", "karras", 50, "ideal", 1.0), ("ddpm", "karras", 50, "learned", learned - 0.05)]
         for sampler, grid, steps, denoiser, fraction in [*runs, ("ddim", "karras", 50, "learned", learned)]:
             values = {"memorised": fraction, "energy": 0.01 / size, "energy_se": 0.002, "nn_median": 0.001}
             rows += [(size, sampler, grid, steps, steps, denoiser, 1000, m, v) for m, v in values.items()]
@@ -80,7 +93,8 @@ def write_results(root):
         studies / "training.csv", index=False
     )
     orders = [
-        ("ddim", grid, "diffusion", steps, 1e-2 / steps, 1.02 if grid != "uniform" else None)
+        (sampler, grid, "diffusion", steps, 1e-2 / steps, 1.02 if grid != "uniform" else None)
+        for sampler in ("ddim", "heun", "dpmpp_2m", "dpmpp_3m", "unipc")
         for grid in ("uniform", "karras")
         for steps in (10, 20)
     ]
@@ -95,8 +109,8 @@ def write_results(root):
     columns = ["set", "process", "denoiser", "n", "metric", "value", "se"]
     pd.DataFrame(lik, columns=columns).to_csv(studies / "likelihood.csv", index=False)
     guide = []
-    for g in (0.0, 3.0):
-        for law, steps in (("tilted", 0), ("ode", 0), ("ddim", 500)):
+    for g in (0.0, 1.0, 3.0, 7.0):
+        for law, steps in (("tilted", 0), ("ode", 0), ("sde", 0), ("ddim", 500), ("ddpm", 500)):
             for metric, value in (("mean", 1.1), ("std", 0.3)):
                 guide.append(("gaussian", g, law, "sigma", steps, "exact", 0, metric, value, 0.0))
         for denoiser in ("exact", "learned"):
@@ -122,7 +136,7 @@ def blocks(text):
 
 def test_tables_are_replaced_and_the_rest_is_untouched(results):
     new = rt.render(README, results)
-    assert set(blocks(new)) == set(rt.TABLES)
+    assert set(blocks(new)) == set(rt.TABLES) | set(rt.HEADLINES)
     for name, block in blocks(new).items():
         assert "stale" not in block and block.count("\n|") >= 3, name
     # outside the markers, byte for byte
@@ -130,14 +144,56 @@ def test_tables_are_replaced_and_the_rest_is_untouched(results):
     assert rt.render(new, results) == new
 
 
-def test_the_script_rewrites_once_then_changes_nothing(results, tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_bytes(README.encode())
-    rt.main(["--results", str(results), "--readme", str(readme)])
-    first = readme.read_bytes()
-    assert first != README.encode()
-    rt.main(["--results", str(results), "--readme", str(readme)])
-    assert readme.read_bytes() == first
+def write_split(folder):
+    paths = {}
+    for name, text in SPLIT.items():
+        paths[name] = folder / name
+        paths[name].parent.mkdir(parents=True, exist_ok=True)
+        paths[name].write_bytes(text.encode())
+    return ["--readme", str(paths["README.md"]), "--results-doc", str(paths["docs/results.md"])], paths
+
+
+def test_the_script_rewrites_both_files_once_then_changes_nothing(results, tmp_path):
+    args, paths = write_split(tmp_path / "repo")
+    rt.main(["--results", str(results), *args])
+    first = {name: path.read_bytes() for name, path in paths.items()}
+    for name, text in SPLIT.items():
+        assert first[name] != text.encode() and b"stale" not in first[name], name
+    rt.main(["--results", str(results), *args])
+    assert {name: path.read_bytes() for name, path in paths.items()} == first
+    # the same results in a fresh copy: byte-identical files
+    args, again = write_split(tmp_path / "again")
+    rt.main(["--results", str(results), *args])
+    assert {name: path.read_bytes() for name, path in again.items()} == first
+
+
+def test_headline_tables_are_rows_and_columns_of_the_full_ones(results):
+    new = {name: blocks(text) for name, text in rt.render_files(SPLIT, results).items()}
+    for name, headline in rt.HEADLINES.items():
+        cut = rt.subset(name, new["docs/results.md"][headline.table].strip(), headline)
+        assert new["README.md"][name] == f"\n{cut}\n\n"
+        full = new["docs/results.md"][headline.table].splitlines()
+        for line in new["README.md"][name].strip().splitlines():
+            if line.startswith("| ") and headline.columns is None:
+                assert line in full, (name, line)
+
+
+def test_a_table_in_both_files_or_in_neither_is_named(results):
+    both = {**SPLIT, "README.md": SPLIT["README.md"] + "<!-- table:orders -->\n<!-- /table:orders -->\n"}
+    with pytest.raises(SystemExit, match=r"more than once: orders \(in README.md, docs/results.md\)"):
+        rt.render_files(both, results)
+    neither = {**SPLIT, "docs/results.md": SPLIT["docs/results.md"].replace("table:likelihood", "x")}
+    with pytest.raises(SystemExit, match=r"in none of README.md, docs/results.md: likelihood"):
+        rt.render_files(neither, results)
+    with pytest.raises(SystemExit, match="do not pair"):
+        rt.render_files({**SPLIT, "README.md": "<!-- table:headline_exp0 -->\n"}, results)
+
+
+def test_a_missing_headline_row_is_named(results):
+    table = pd.read_csv(results / "metrics" / "studies" / "orders.csv")
+    table[table["sampler"] != "heun"].to_csv(results / "metrics" / "studies" / "orders.csv", index=False)
+    with pytest.raises(SystemExit, match="headline_orders: table orders has no row diffusion, Heun"):
+        rt.render_files(SPLIT, results)
 
 
 @pytest.mark.parametrize("table", ["metrics/exp4.csv", "metrics/studies/start.csv"])
@@ -190,3 +246,38 @@ def test_formatting():
     assert rt.pm(-0.00001, 0.0012) == "0.0000 ± 0.0012"  # no "-0.0000"
     assert rt.binomial(1.0, 1000) == "1.000 ± 0.000"
     assert rt.binomial(0.5, 1000) == "0.500 ± 0.016"
+
+
+# The repository's own README.md and docs/results.md (no results/ needed).
+
+
+def test_the_readme_is_short():
+    lines = README_MD.read_text().splitlines()
+    assert len(lines) <= 320, f"README.md has {len(lines)} lines: move results to docs/results.md"
+
+
+def test_every_table_is_marked_once_in_one_of_the_two_files():
+    found = [*rt.markers(README_MD.read_text()), *rt.markers(RESULTS_MD.read_text(), "docs/results.md")]
+    assert sorted(found) == sorted([*rt.TABLES, *rt.HEADLINES])
+    assert set(rt.markers(README_MD.read_text())) == set(rt.HEADLINES)
+
+
+def test_the_readme_links_to_the_results():
+    assert "](docs/results.md)" in README_MD.read_text()
+
+
+def test_the_readme_headlines_are_cut_from_docs_results():
+    """The committed numbers agree: each README headline table is what the
+    script cuts from its full table in docs/results.md."""
+    full, headline = blocks(RESULTS_MD.read_text()), blocks(README_MD.read_text())
+    for name, spec in rt.HEADLINES.items():
+        assert headline[name].strip() == rt.subset(name, full[spec.table].strip(), spec), name
+
+
+@pytest.mark.parametrize("path", [README_MD, RESULTS_MD], ids=["README.md", "docs/results.md"])
+def test_relative_links_and_figures_exist(path):
+    targets = re.findall(r"\]\(([^)\s]+)\)", path.read_text())
+    local = [t.split("#")[0] for t in targets if "://" not in t and not t.startswith("#")]
+    assert local, "no relative links found: is the pattern still right?"
+    missing = [t for t in local if not (path.parent / t).exists()]
+    assert not missing, f"{path.name} links to missing files: {missing}"

@@ -85,7 +85,9 @@ def main():
     args = parser.parse_args()
     for root in (args.before, args.after):
         if not outputs(root):
-            sys.exit(f"{root}: no arrays or tables under {root / 'results'} (give the run's folder, not results/)")
+            sys.exit(
+                f"{root}: no arrays or tables under {root / 'results'} (give the run's folder, not results/)"
+            )
     found = differences(args.before, args.after, dict(r.split("=", 1) for r in args.rename))
     print("\n".join(found) if found else "identical: every array and table")
     sys.exit(1 if any(not line.endswith("new after") for line in found) else 0)

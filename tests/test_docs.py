@@ -82,3 +82,28 @@ def test_the_citation_pattern_reads_every_form():
     )
     found = [re.findall(r"\d+", m.group(1)) for m in CITATION.finditer(text)]
     assert found == [["4"], ["8"], ["4", "8"], ["2", "3", "8", "9"], ["11"], ["13", "16"]]
+
+
+def test_the_readme_says_which_process_and_denoiser_each_experiment_has():
+    """The README's table of experiments is prose most likely to drift from
+    the config (which process, which denoiser): each row must say what
+    config/config.yaml says, every experiment must have a row."""
+    import yaml
+
+    experiments = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["experiments"]
+    rows = {}
+    for line in (REPO / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] in experiments:
+            rows[cells[0]] = cells[2]
+    assert set(rows) == set(experiments), f"rows for {sorted(rows)}, experiments {sorted(experiments)}"
+    for name, exp in experiments.items():
+        process = "diffusion" if "sigma" in exp else "linear flow"
+        denoiser = (
+            f"the {exp['network']}'s network"
+            if "network" in exp
+            else "ReLU MLP"
+            if "model" in exp
+            else "exact"
+        )
+        assert rows[name] == f"{process}, {denoiser}", (name, rows[name])

@@ -141,21 +141,21 @@ def test_params_do_not_depend_on_key_order():
 def test_learned_grids_stay_in_the_trained_range():
     cfg = load_test_config()
     del cfg["starts"]  # it needs roll's ddim run at 10 steps, replaced here
-    roll = cfg["experiments"]["roll"]
-    roll["model"]["t_min"] = 1e-4
+    roll, net = cfg["experiments"]["roll"], cfg["networks"]["tinyroll"]
+    net["levels"][0] = 0.01  # at sigma = 1: t_min = 0.01^2 = 1e-4, the network's smallest level
     roll["samplers"] = [{"name": "ddim", "grid": "sigma", "steps": [50, 100]}]
     validated(cfg)  # t = 1/100^2 = 1e-4: at the edge, allowed
     roll["samplers"][0]["steps"] = [50, 200]  # t = 2.5e-5
     with pytest.raises(ConfigError, match=r"experiments\.roll\.samplers\[0\]\.steps.*2\.5e-05.*t_min"):
         config.check_config(cfg)
-    # the karras grid ends where the model's training does, not at a fixed floor
+    # the karras grid ends where the network's training does, not at a fixed floor
     roll["samplers"] = [{"name": "ddim", "grid": "karras", "steps": 30}]
-    roll["model"]["t_min"] = 1e-3
+    net["levels"][0] = 1e-3**0.5  # t_min = 1e-3
     config.check_config(cfg)
     exp = job_params("sample_learned", cfg["experiments"]["roll"])
-    assert exp["t_min"] == 1e-3
+    assert exp["t_min"] == pytest.approx(1e-3, rel=1e-12)
     assert grids.last_time(30, "karras", exp["t_min"]) == pytest.approx(1e-3, rel=1e-12)
-    assert job_params("reference", cfg["experiments"]["roll"])["t_min"] == 1e-3
+    assert job_params("reference", cfg["experiments"]["roll"])["t_min"] == exp["t_min"]
 
 
 def test_noise_floor_is_drawn_at_every_evaluated_size():
@@ -504,9 +504,10 @@ if _out and os.path.join(".snakemake", "scripts") in sys.argv[0]:
 
 # The top-level keys the schema lets each kind of config section set.
 SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
-STUDIES = ("comparisons", "starts", "memorisation")
+STUDIES = ("comparisons", *studies.SECTIONS)  # every kind of study the package finds
 SETTABLE = {
     "experiments": set(SCHEMA["$defs"]["experiment"]["properties"]),
+    "networks": set(SCHEMA["$defs"]["network"]["properties"]),
     **{kind: set(SCHEMA["properties"][kind]["additionalProperties"]["properties"]) for kind in STUDIES},
 }
 
@@ -519,6 +520,8 @@ def config_section(cfg, record):
         return "experiments", cfg["experiments"][w["experiment"]]
     if "comparison" in w:
         return "comparisons", cfg["comparisons"][w["comparison"]]
+    if "network" in w:
+        return "networks", cfg["networks"][w["network"]]
     kind = next(s for s in studies.SECTIONS if w["study"] in cfg.get(s, {}))
     return kind, cfg[kind][w["study"]]
 

@@ -9,10 +9,11 @@ from stepdiff.provenance import PACKAGE, _imported_names, _module_file
 TIERS = [
     # leaves: pure helpers, the processes, the curve's quadrature, the studies' index
     ["grids", "seeds", "io", "curve", "process", "provenance", "tables", "errors", "studies/__init__"],
-    ["registry", "data", "network"],  # names; data laws; the network in numpy
-    # drawing data sets; samplers; training; log q; guided laws; mode interpolation
-    ["datasets", "sampling", "learn", "likelihood", "guidance", "hallucination"],
-    ["metrics", "runner"],  # distances and floors; running a sampler configuration
+    ["registry", "data"],  # names; data laws
+    # drawing data sets; samplers; the network in numpy; log q; guided laws; mode interpolation
+    ["datasets", "sampling", "network", "likelihood", "guidance", "hallucination"],
+    # distances and floors; running a sampler configuration; training
+    ["metrics", "runner", "learn"],
     ["experiment", "laws"],  # an experiment's runs; exact output laws on Gaussian data
     # tables of runs; straight paths and couplings; animations; figures
     ["scores", "transport", "animate", "plots"],

@@ -121,7 +121,7 @@ def test_every_torch_rule_carries_its_thread_count_as_a_param():
             if "torch.yaml" in block:
                 torch_rules.append(block.split(":", 1)[0])
                 assert "threads=torch_threads" in block, block.split(":", 1)[0]
-    assert sorted(torch_rules) == ["study_train", "train"]
+    assert sorted(torch_rules) == ["study_train", "train", "train_network"]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,10 @@ import copy
 import numpy as np
 import pytest
 
-from stepdiff import data, laws, likelihood, process
+from stepdiff import data, laws, likelihood, network, process
+from stepdiff.registry import ConfigError
+from stepdiff.seeds import rng_for
+from stepdiff.studies import likelihood as study
 
 # exp0: data N(3, 1/2), diffusion with sigma^2 = 50
 MEAN, STD, SIGMA = 3.0, 0.5**0.5, 50**0.5
@@ -290,3 +293,72 @@ def test_network_jacobian_trace_is_exact(tmp_path):
             theirs = likelihood.field_of(torch_net)(x, t)
             np.testing.assert_allclose(mine[0], theirs[0], rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(mine[1], theirs[1], rtol=1e-4, atol=1e-4)
+
+
+SPIRAL_SECTION = {"kind": "spiral", "n": 300, "turns": 1, "noise": 0.2}
+
+
+def shared_spec():
+    """A likelihood section whose two spiral sets, a flow and a diffusion, name one shared network."""
+    return {
+        "sets": {
+            "flow": {"data": SPIRAL_SECTION, "source": {"kind": "gaussian", "std": 1.0}, "network": "spiral"},
+            "wide": {"data": SPIRAL_SECTION, "sigma": 20.0, "network": "spiral"},
+        },
+        "level_min": 1e-3,
+        "steps": 4,
+        "n_samples": 40,
+        "map_size": 4,
+        "seed": 1,
+    }
+
+
+NETWORKS = {"spiral": {"data": SPIRAL_SECTION, "seed": 2, "levels": [1e-3, 20.0]}}
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        (lambda c: c["networks"].clear(), r"lik\.sets\.flow\.network: no network 'spiral'"),
+        (
+            lambda c: c["networks"]["spiral"]["data"].update(turns=2),
+            r"lik\.sets\.flow\.network: .*other data",
+        ),
+        (
+            lambda c: c["networks"]["spiral"].update(levels=[0.01, 20.0]),
+            r"lik\.sets\.flow\.network: .*level_min",
+        ),
+    ],
+)
+def test_a_set_names_a_shared_network_it_can_use(change, key):
+    config = {"networks": copy.deepcopy(NETWORKS)}
+    study.check(shared_spec(), "lik", config)  # as it is: accepted
+    change(config)
+    with pytest.raises(ConfigError, match=key):
+        study.check(shared_spec(), "lik", config)
+
+
+def test_one_shared_network_scores_the_flow_and_the_diffusion(tmp_path):
+    """Both sets get the learned model's KL from the one network, each under
+    its own process (``serving``): the flow's equals scoring the network served
+    as the flow's denoiser directly."""
+    torch = pytest.importorskip("torch")
+    from stepdiff import learn
+
+    torch.set_num_threads(1)
+    model = dict(hidden=16, layers=2, n_freqs=2, steps=30, batch_size=64, lr=3e-3)
+    task = network.shared_training({**NETWORKS["spiral"], "model": model}, "spiral")
+    trained, _, _ = learn.fit(task, log=lambda *_: None)
+    learn.save(trained, tmp_path / "n.npz", {})
+    net = network.load(tmp_path / "n.npz")
+    spec = shared_spec()
+    rows, _ = study.run(spec, "lik", {}, {"spiral": net})
+    kl = {r["set"]: r["value"] for r in rows if r["denoiser"] == "learned" and r["metric"] == "kl"}
+    assert set(kl) == {"flow", "wide"} and all(np.isfinite(v) for v in kl.values())
+    flow = process.from_config(spec["sets"]["flow"])
+    dist = data.from_config(SPIRAL_SECTION)
+    test = dist.sample(spec["n_samples"], rng_for(spec["seed"], "lik", "test", "flow"))
+    t_min = float(flow.t_of_level(spec["level_min"]))
+    log_q = likelihood.log_likelihood(net.serving(flow).terms, flow, test, spec["steps"], t_min)
+    expected = likelihood.kl_divergence(likelihood.log_density(dist, test), log_q)["kl"]
+    assert kl["flow"] == expected

@@ -28,21 +28,24 @@ pytest.importorskip("torch")  # the runs train a model
 pytestmark = pytest.mark.workflow
 
 PROFILE_NOTE = "workflow specific profile"  # snakemake's line naming the profile it read
-MODEL = "results/models/roll/denoiser.npz"
+MODEL = "results/networks/tinyroll/denoiser.npz"  # roll's network, shared with rollflow
 
 
 def only(*names):
-    """The test config restricted to some experiments (their settings unchanged)."""
-    experiments = load_test_config()["experiments"]
-    return {"experiments": {name: experiments[name] for name in names}}  # no comparisons
+    """The test config restricted to some experiments (their settings unchanged)
+    and the shared networks they name."""
+    full = load_test_config()
+    experiments = {name: full["experiments"][name] for name in names}
+    networks = {e["network"]: full["networks"][e["network"]] for e in experiments.values() if "network" in e}
+    return {"networks": networks, "experiments": experiments} if networks else {"experiments": experiments}
 
 
 def assert_same_arrays(run, reference):
-    """Every array (.npy, and each entry of a sweep's .npz; models aside) under
+    """Every array (.npy, and each entry of a sweep's .npz; networks aside) under
     ``run``/results is bit-identical to its namesake under ``reference``;
     returns how many files were compared."""
     files = sorted(
-        f for f in (run / "results").rglob("*.np[yz]") if "models" not in f.parts
+        f for f in (run / "results").rglob("*.np[yz]") if not {"models", "networks"} & set(f.parts)
     )  # assert_same_model
     for path in files:
         name = path.relative_to(run)
@@ -88,7 +91,7 @@ GATE_HOOK = """\
 import logging, os, sys
 
 _gate = os.environ.get("STEPDIFF_TEST_GATE")
-if _gate and sys.argv[0].endswith(".train.py"):  # the rule train's script, as snakemake runs it
+if _gate and sys.argv[0].endswith((".train.py", ".train_network.py")):  # a training job's script
 
     def _hold(record):
         if os.path.exists(_gate):
@@ -143,7 +146,7 @@ def roll_arrays():
     config = only("roll")
     exp = config["experiments"]["roll"]
     targets = [f"results/runs/roll/{label}.npz" for label in sweeps(exp)]
-    targets += [f"results/reference/roll/{label}-{n}.npy" for label, n in final_runs(exp)]
+    targets += [f"results/reference/roll/{label}.npz" for label, _ in final_runs(exp)]  # one per label
     # train and test data, each sampler's sweep (samples and trajectories), the references
     return config, targets, 2 + len(sweeps(exp)) + len(final_runs(exp))
 
@@ -166,7 +169,7 @@ def test_an_interrupted_run_finishes_with_the_same_command(finished_run, tmp_pat
     assert not (tmp_path / MODEL).exists()  # it stopped the train job
     # What an interruption between train.py's two writes leaves: the loss table
     # of a job that never finished, complete-looking.
-    loss = tmp_path / "results/models/roll/loss.csv"
+    loss = tmp_path / "results/networks/tinyroll/loss.csv"
     loss.parent.mkdir(parents=True, exist_ok=True)
     loss.write_text("step,loss\n1,2.")
     if sig == signal.SIGINT:  # snakemake marks the job's outputs incomplete and leaves them to the next run
@@ -178,7 +181,7 @@ def test_an_interrupted_run_finishes_with_the_same_command(finished_run, tmp_pat
     assert PROFILE_NOTE in again.stderr
     assert assert_same_arrays(tmp_path, workdir) == n_arrays
     assert_same_model(tmp_path, workdir)
-    assert loss.read_bytes() == (workdir / "results/models/roll/loss.csv").read_bytes()
+    assert loss.read_bytes() == (workdir / "results/networks/tinyroll/loss.csv").read_bytes()
 
 
 def test_results_do_not_depend_on_the_number_of_cores(finished_run, tmp_path):
@@ -191,7 +194,14 @@ def test_results_do_not_depend_on_the_number_of_cores(finished_run, tmp_path):
     assert_same_model(tmp_path, workdir)
 
 
-ROLL_CHAIN = {"train", "sample_learned", "sample_reference", "metrics_table", "figure", "steps_figure"}
+ROLL_CHAIN = {
+    "train_network",
+    "sample_learned",
+    "sample_reference",
+    "metrics_table",
+    "figure",
+    "steps_figure",
+}
 ROLL_CHAIN |= {"comparison_figure", "study_figure", "network_error", "error_figure", "all"}
 
 
@@ -213,6 +223,7 @@ def test_a_damaged_model_names_the_command_that_rebuilds_it(finished_run, tmp_pa
     match = re.search(rf"{problem}.*?with: snakemake (--forcerun \S+)", output)
     assert match, output
     planned = planned_jobs(snakemake(work, *match.group(1).split(), "-n", config=config))
-    labels = sweeps(load_test_config()["experiments"]["roll"])
-    assert planned["train"] == 1 and planned["sample_learned"] == len(labels), planned
+    users = [e for e in load_test_config()["experiments"].values() if e.get("network") == "tinyroll"]
+    labels = sum(len(sweeps(e)) for e in users)  # the network's users: roll and rollflow
+    assert planned["train_network"] == 1 and planned["sample_learned"] == labels, planned
     assert set(planned) <= ROLL_CHAIN, planned

@@ -173,9 +173,12 @@ def test_slurm_run_matches_local_run(slurm_cluster, tmp_path):
         Path(log).relative_to(slurm_dir / ".snakemake/slurm_logs").parts[0] for _, log in submitted
     )
     assert slurm_jobs == {f"rule_{rule}": n for rule, n in (local_jobs - slurm_local_jobs).items()}
-    experiments = yaml.safe_load(CONFIG.read_text())["experiments"]
+    test_config = yaml.safe_load(CONFIG.read_text())
+    experiments = test_config["experiments"]
     learned = {name for name, exp in experiments.items() if is_learned(exp)}
-    assert slurm_jobs["rule_train"] == len(learned) and slurm_jobs["rule_sample_learned"] > 0
+    own = {name for name in learned if "network" not in experiments[name]}
+    assert slurm_jobs["rule_train"] == len(own) and slurm_jobs["rule_sample_learned"] > 0
+    assert slurm_jobs["rule_train_network"] == len(test_config["networks"])  # each trained once
     for _, log in submitted:
         assert Path(log).stat().st_size > 0, log
     run_id = re.search(r"^SLURM run ID: (\S+)$", slurm_out, re.M).group(1)

@@ -20,7 +20,7 @@ def test_outputs_follow_the_contract(finished_run):
     workdir, _ = finished_run
     config = load_test_config()
     res = workdir / "results"
-    dims = {"gauss": 1, "point": 1, "pair": 2, "roll": 2, "flow": 2, "ring": 2}
+    dims = {"gauss": 1, "point": 1, "pair": 2, "roll": 2, "rollflow": 2, "flow": 2, "ring": 2}
     for name, exp in config["experiments"].items():
         for label, steps in sampler_runs(exp):
             x, record = load_run(res / f"runs/{name}/{label}.npz", steps)
@@ -75,7 +75,7 @@ def test_outputs_follow_the_contract(finished_run):
     point = load_run(res / "runs/point/ddim.npz", 10)[0]
     np.testing.assert_allclose(point, np.full((200, 1), 2.0), rtol=0, atol=1e-9)
     assert np.load(res / "data/roll/train.npy").shape == (2000, 2)
-    assert np.load(res / "reference/roll/ddpm-10.npy").shape == (100, 2)
+    assert np.load(res / "reference/roll/ddpm.npz")["samples-10"].shape == (100, 2)
     roll = pd.read_csv(res / "metrics/roll.csv")
     assert set(roll["denoiser"]) == {"learned", "exact"}
     # data on a curve is scored by its distance to the curve; blurred data (the ring's spiral) is not
@@ -145,6 +145,28 @@ def test_a_new_step_count_reruns_only_its_chain(finished_run, tmp_path, experime
     assert planned_jobs(proc) == {**ONE_RUN, **also}
 
 
+def test_one_network_file_serves_the_roll_under_three_processes(tmp_path):
+    """exp3 (sigma = 1), exp7 (sigma = 80) and exp5 (a flow) sample with one
+    shared network: their learned runs plan one training job, and no other."""
+    targets = ["results/runs/exp3/ddim_karras.npz", "results/runs/exp7/heun_karras.npz"]
+    targets += ["results/runs/exp5/heun_karras.npz"]
+    proc = snakemake(tmp_path, "-n", *targets, config=REPO / "config/config.yaml")
+    jobs = planned_jobs(proc)
+    assert jobs["train_network"] == 1 and "train" not in jobs and jobs["sample_learned"] == 3
+
+
+def test_a_sampler_change_of_a_network_user_retrains_nothing(finished_run, tmp_path):
+    """rollflow shares tinyroll with roll: its new sampler list reruns its own
+    chain; the network and roll's runs stay."""
+    workdir, _ = finished_run
+    config = load_test_config()
+    config["experiments"]["rollflow"]["samplers"] = [{"name": "euler", "steps": 4}]
+    proc = snakemake(workdir, "-n", config=write_config(tmp_path / "c.yaml", config))
+    jobs = planned_jobs(proc)
+    assert "train_network" not in jobs and "train" not in jobs
+    assert jobs["sample_learned"] == 1 and jobs["figure"] == 1
+
+
 def test_a_start_studys_learned_list_redraws_only_its_figure(finished_run, tmp_path):
     """The experiments beside a start study are the figure's alone: neither
     its networks nor its runs read them."""
@@ -158,7 +180,7 @@ def test_a_start_studys_learned_list_redraws_only_its_figure(finished_run, tmp_p
 FIGURES = {"figure", "steps_figure", "comparison_figure", "study_figure", "error_figure"}
 SAMPLING = {"sample_analytic", "sample_learned", "sample_reference", "study_run"}
 DATA = {"make_data", "study_data"}
-TRAINING = {"train", "study_train"}
+TRAINING = {"train", "study_train", "train_network"}
 EVERY_RULE = (
     DATA
     | TRAINING
@@ -220,6 +242,7 @@ DOWNSTREAM = {  # rule -> the rules that read its outputs
     "make_data": {"noise_floor", "train", "sample_analytic", "sample_learned", "sample_reference", "figure"}
     | {"network_error"},
     "train": {"sample_learned", "figure", "network_error"},
+    "train_network": {"sample_learned", "figure", "network_error"},  # the .test study runs use none
     "network_error": {"error_figure"},
     "sample_analytic": {"metrics_table", "figure"},
     "sample_learned": {"sample_reference", "metrics_table", "figure"},
@@ -316,14 +339,14 @@ def test_same_config_gives_the_same_learned_samples(finished_run):
     workdir, config = finished_run
     target = "results/runs/roll/ddpm.npz"
     before = arrays_in(workdir / target)
-    model = network.read(workdir / "results/models/roll/denoiser.npz").state
+    model = network.read(workdir / "results/networks/tinyroll/denoiser.npz").state
     # the target before --forcerun, which takes a list and would swallow it
-    snakemake(workdir, "--cores", "2", target, "--forcerun", "train", config=config)
+    snakemake(workdir, "--cores", "2", target, "--forcerun", "train_network", config=config)
     after = arrays_in(workdir / target)
     assert after.keys() == before.keys()
     for key, x in before.items():
         np.testing.assert_array_equal(after[key], x)
-    after = network.read(workdir / "results/models/roll/denoiser.npz").state
+    after = network.read(workdir / "results/networks/tinyroll/denoiser.npz").state
     assert after.keys() == model.keys()
     for key in model:
         assert after[key].dtype == model[key].dtype and after[key].tobytes() == model[key].tobytes(), key
@@ -331,20 +354,20 @@ def test_same_config_gives_the_same_learned_samples(finished_run):
 
 def test_diverging_training_fails_and_leaves_no_model(tmp_path):
     config = load_test_config()
-    config = {"experiments": {"roll": config["experiments"]["roll"]}}
-    config["experiments"]["roll"]["model"]["lr"] = 1.0e30
+    config = {"experiments": {"ring": config["experiments"]["ring"]}}
+    config["experiments"]["ring"]["model"]["lr"] = 1.0e30
     proc = snakemake(
         tmp_path,
         "--cores",
         "1",
-        "results/models/roll/denoiser.npz",
+        "results/models/ring/denoiser.npz",
         config=write_config(tmp_path / "c.yaml", config),
         check=False,
     )
     assert proc.returncode != 0
-    assert "at step" in (tmp_path / "results/logs/train/roll.log").read_text()
-    assert not (tmp_path / "results/models/roll/denoiser.npz").exists()
-    assert not list((tmp_path / "results/models/roll").glob("*"))
+    assert "at step" in (tmp_path / "results/logs/train/ring.log").read_text()
+    assert not (tmp_path / "results/models/ring/denoiser.npz").exists()
+    assert not list((tmp_path / "results/models/ring").glob("*"))
 
 
 BAD_CONFIGS = {
@@ -362,7 +385,9 @@ BAD_CONFIGS = {
     "sigma beside a source": (("flow", "sigma"), 1.0, "experiments.flow"),
     "annulus inner above outer": (("ring", "source", "inner"), 3.5, "experiments.ring.source.inner"),
     "negative spiral noise": (("ring", "data", "noise"), -0.1, "noise"),
-    "grid below the trained range": (("roll", "model", "t_min"), 0.5, "experiments.roll.samplers[0].steps"),
+    "grid below the trained range": (("ring", "model", "t_min"), 0.5, "experiments.ring.samplers[0].steps"),
+    "unknown shared network": (("roll", "network"), "nosuch", "experiments.roll.network"),
+    "a model beside a shared network": (("roll", "model"), {"hidden": 8}, "['model', 'network']"),
     "steps below 1": (("gauss", "samplers", 0, "steps"), [0, 5], "steps"),
     "negative sigma": (("gauss", "sigma"), -1.0, "sigma"),
     "unknown data kind": (("gauss", "data", "kind"), "moons", "kind"),
@@ -378,15 +403,35 @@ def _set(config, path, value):
     node[path[-1]] = value
 
 
-@pytest.mark.parametrize("case", [*BAD_CONFIGS, "missing key"])
-def test_bad_config_stops_before_any_job_and_names_the_key(case, tmp_path):
+def bad_config(case):
+    """The test config broken as ``case`` says, and the key its error must name."""
     config = load_test_config()
     if case == "missing key":
         del config["experiments"]["gauss"]["seed"]
-        key = "seed"
-    else:
-        path, value, key = BAD_CONFIGS[case]
-        _set(config, path, value)
+        return config, "seed"
+    path, value, key = BAD_CONFIGS[case]
+    _set(config, path, value)
+    return config, key
+
+
+@pytest.mark.parametrize("case", [*BAD_CONFIGS, "missing key"])
+def test_a_bad_config_is_refused_naming_the_key(case):
+    """What the Snakefile does before any job (the schema, then check_config),
+    in process: each refusal names its key."""
+    from snakemake.utils import validate
+
+    from stepdiff.config import check_config
+
+    config, key = bad_config(case)
+    with pytest.raises(Exception) as refused:  # the schema's ValidationError or a ConfigError
+        validate(config, str(REPO / "config/schema.yaml"))
+        check_config(config)
+    assert key in str(refused.value), str(refused.value)
+
+
+@pytest.mark.parametrize("case", ["missing key", "unknown sampler"])  # one per stage, end to end
+def test_bad_config_stops_before_any_job_and_names_the_key(case, tmp_path):
+    config, key = bad_config(case)
     proc = snakemake(tmp_path, "--cores", "1", config=write_config(tmp_path / "c.yaml", config), check=False)
     assert proc.returncode != 0
     message = proc.stdout + proc.stderr
@@ -397,7 +442,9 @@ def test_bad_config_stops_before_any_job_and_names_the_key(case, tmp_path):
 def test_the_repo_config_is_valid_and_plans_every_figure(tmp_path):
     proc = snakemake(tmp_path, "-n", config=REPO / "config/config.yaml")
     jobs = planned_jobs(proc)
-    assert jobs["figure"] == 8 and jobs["steps_figure"] == 5 and jobs["train"] == 4
+    # exp3, exp5 and exp7 share the roll's network; exp4 trains its own
+    assert jobs["figure"] == 8 and jobs["steps_figure"] == 5 and jobs["train"] == 1
+    assert jobs["train_network"] == 2  # the roll's, and the spiral's (the likelihood study's sets)
     assert jobs["comparison_figure"] == 2 and jobs["study_run"] == 6 and jobs["study_figure"] == 6
     assert jobs["study_animation"] == 1 and jobs["study_train"] == 5  # every study but orders trains
 

@@ -11,6 +11,7 @@ from functools import partial
 
 from . import data, studies
 from .grids import KARRAS_T_MIN, last_time
+from .process import from_config as process_of
 from .registry import DEFAULT_GRID, SAMPLERS, ConfigError, as_list, parse_label, sampler_runs
 
 
@@ -24,8 +25,48 @@ def sweeps(exp: dict) -> dict[str, list[int]]:
 
 
 def is_learned(exp: dict) -> bool:
-    """Experiments with a ``model`` section sample with a trained network."""
-    return "model" in exp
+    """Experiments with a ``model`` section (or a shared ``network``) sample with a trained network."""
+    return "model" in exp or "network" in exp
+
+
+def shares_network(exp: dict) -> bool:
+    """Experiments that sample with a network of the ``networks`` section, trained once for all."""
+    return "network" in exp
+
+
+def shared_model(exp: dict, net: dict) -> dict:
+    """The model section of an experiment served by the shared network ``net``:
+    its recipe, trained down to ``t_min``, the experiment's time at the
+    network's smallest level (its grids stop there; docs/theory.md section 18)."""
+    proc = process_of(exp)
+    return {**net["model"], "t_min": float(proc.t_of_level(net["levels"][0]))}
+
+
+def resolve_networks(config: dict) -> None:
+    """Give each experiment that names a shared network its model section (the
+    network's recipe and the experiment's t_min), so that every job and check
+    reads an experiment's network one way; refuse a missing network. The
+    schema refuses an experiment that gives both; this runs after it and
+    again on every check, so a changed network is followed."""
+    networks = config.get("networks", {})
+    for name, net in networks.items():
+        low, high = net["levels"]
+        if not low < high:
+            raise ConfigError(f"networks.{name}.levels: [{low}, {high}] is not increasing")
+        if "n" not in net["data"]:
+            raise ConfigError(f"networks.{name}.data.n: the size of the network's training set is required")
+        if net["model"].get("target") == "eps":
+            raise ConfigError(f"networks.{name}.model.target: eps cannot serve a flow (alpha_t = 0 at t = 1)")
+    for e, exp in config["experiments"].items():
+        if "network" not in exp:
+            continue
+        key = f"experiments.{e}.network"
+        if exp["network"] not in networks:
+            names = sorted(networks)
+            raise ConfigError(f"{key}: no network {exp['network']!r}; the networks section has {names}")
+        if ("sigma" in exp) == ("source" in exp):
+            continue  # refused by check_config, naming the key
+        exp["model"] = shared_model(exp, networks[exp["network"]])  # the schema refuses both given
 
 
 def process_kind(exp: dict) -> str:
@@ -77,7 +118,9 @@ def output_names(config: dict) -> dict[str, str]:
 
 
 def check_config(config: dict) -> None:
-    """Semantic checks that JSON schema cannot express; raise ConfigError."""
+    """Semantic checks that JSON schema cannot express; raise ConfigError.
+    First gives experiments that name a shared network its model (:func:`resolve_networks`)."""
+    resolve_networks(config)
     output_names(config)
     for section in studies.SECTIONS:
         for name, spec in config.get(section, {}).items():

@@ -225,7 +225,9 @@ def load(path, arch: dict | None = None, device="cpu") -> Denoiser:
 
 def fit_each(tasks, out, log=print):
     """Train each ``(key, network.Training)`` of ``tasks`` and save it as
-    ``{out}/{key}/denoiser.npz``: a study's networks, one after the other."""
+    ``{out}/{key}/denoiser.npz``: a study's networks, one after the other
+    (``out`` exists even with none: a study whose networks are all shared)."""
+    os.makedirs(out, exist_ok=True)
     for key, task in tasks:
         model, losses, cost = fit(task, log=log)
         os.makedirs(f"{out}/{key}", exist_ok=True)

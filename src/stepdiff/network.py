@@ -14,14 +14,16 @@ CPU-seconds and final loss, measured, so not bit for bit across runs).
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import data
 from .io import atomic
-from .process import from_config, from_description
-from .seeds import int_seed
+from .process import Diffusion, from_config, from_description
+from .seeds import int_seed, rng_for
 
 ARCH_KEYS = (
     "classes",
@@ -64,7 +66,7 @@ def shapes(arch: dict) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def scalings(process, sigma_data: float, t, xp, target: str = "x0"):
+def scalings(process, sigma_data: float, t, xp, target: str = "x0", t_hold=None):
     """``(c_skip, c_out, c_in, c_noise)`` at times ``t`` (an (n, 1) array or
     tensor of the module ``xp``) for ``D(x, t) = c_skip x + c_out F(c_in x,
     c_noise)``, with ``x = alpha_t x0 + sigma_t eps`` (``process.path``).
@@ -84,7 +86,9 @@ def scalings(process, sigma_data: float, t, xp, target: str = "x0"):
       identity itself at small noise, where it is almost all of ``D``.
 
     The input is scaled to unit variance (``c_in``) for every target. The
-    noise embedding is held at the process's largest trained level."""
+    noise embedding is held at the largest trained level: the process's
+    ``t_max``, or ``t_hold`` where the network serves another process than
+    the one it was trained under (``Denoiser.serving``)."""
     alpha, sigma_t = process.path(t)
     sd = 1.0 if target == "v" else sigma_data
     denom = sigma_t**2 + alpha**2 * sigma_data**2
@@ -101,7 +105,7 @@ def scalings(process, sigma_data: float, t, xp, target: str = "x0"):
         c_out = sigma_data + 0 * sigma_t
     else:
         raise ValueError(f"model.target: unknown target {target!r}: expected one of {TARGETS}")
-    held_alpha, held_sigma = process.path(xp.clip(t, None, process.t_max()))
+    held_alpha, held_sigma = process.path(xp.clip(t, None, process.t_max() if t_hold is None else t_hold))
     c_noise = xp.log(held_sigma / held_alpha) / 4
     return c_skip, c_out, c_in, c_noise
 
@@ -295,13 +299,31 @@ class Denoiser:
         self.null = arch["classes"]  # the null label; 0 (and no embedding) for an unconditional network
         self.embed = saved.state["embed.weight"].astype(np.float32) if arch["classes"] else None
         self.layers = mlp_layers(saved.state, len(widths(arch)) - 1)
+        alpha, sigma = self.process.path(self.process.t_max())
+        self.level_max = float(sigma / alpha)  # the largest noise level it was trained on
+        self.t_hold = None  # the process's own t_max (``serving``)
         self._outputs: list[np.ndarray] = []
+
+    def serving(self, process) -> Denoiser:
+        """This network as the denoiser of ``process`` on the same data: since
+        ``E[x0 | x_t] = D(x_t / alpha_t, sigma_t / alpha_t)`` for every process
+        (docs/theory.md section 18), and the preconditioning is written in
+        those terms, only the process (which gives ``alpha_t``, ``sigma_t``)
+        and the time where the trained levels end change. Itself for its own
+        process."""
+        if process.describe() == self.process.describe():
+            return self
+        out = copy.copy(self)
+        out.process, out.t_hold, out._outputs = process, float(process.t_of_level(self.level_max)), []
+        return out
 
     def _inputs(self, x, t, label):
         """The scalings and the MLP's input rows at one time ``t`` (``x``
         float32 or, for :meth:`terms`' complex step, complex)."""
         tt = np.full((1, 1), t, dtype=np.float32)
-        c_skip, c_out, c_in, c_noise = scalings(self.process, self.sigma_data, tt, np, self.target)
+        c_skip, c_out, c_in, c_noise = scalings(
+            self.process, self.sigma_data, tt, np, self.target, self.t_hold
+        )
         h = features(x, c_in, c_noise, self.freqs, np, self.octaves)
         if self.embed is not None:
             row = self.embed[self.null if label is None else label]
@@ -358,8 +380,23 @@ def load(path, arch: dict | None = None) -> Denoiser:
 
 
 def denoiser_for(exp: dict, path) -> Denoiser:
-    """The sampling jobs' view of a saved model, checked against the config's architecture."""
-    return load(path, {k: exp["model"].get(k, OPTIONAL.get(k)) for k in ARCH_KEYS})
+    """The sampling jobs' view of a saved model, checked against the config's
+    architecture, serving the experiment's process (a shared network was
+    trained under another: ``Denoiser.serving``)."""
+    net = load(path, {k: exp["model"].get(k, OPTIONAL.get(k)) for k in ARCH_KEYS})
+    return net.serving(from_config(exp))
+
+
+def shared_training(spec: dict, name: str) -> Training:
+    """The training job of a shared network (a ``networks`` entry): ``data.n``
+    points of its law, levels log-uniform in ``levels`` (a diffusion whose
+    ``sigma`` is the largest level, down to ``t_min = (low / high)^2``), its
+    recipe and a torch seed from its seed and name."""
+    low, high = spec["levels"]
+    x0 = data.from_config(spec["data"]).sample(spec["data"]["n"], rng_for(spec["seed"], name, "train"))
+    recipe = {**spec["model"], "t_min": (low / high) ** 2}
+    seed = int_seed(spec["seed"], name, "train")
+    return Training(np.asarray(x0, dtype=float), Diffusion(float(high)), recipe, seed, None, spec)
 
 
 def training(exp: dict, name: str, x0, labels=None) -> Training:

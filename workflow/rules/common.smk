@@ -16,6 +16,7 @@ from stepdiff.config import (
     is_learned,
     job_params,
     sampler_runs,
+    shares_network,
     study_params,
     sweeps,
     final_runs,
@@ -42,6 +43,9 @@ STUDY_ANIMATED = [
     if hasattr(studies.module(section), "animation")
 ]
 LEARNED = [e for e in EXP if is_learned(EXP[e])]
+NETWORKS = config.get("networks", {})
+# learned experiments that train a network of their own (the others name a shared one)
+OWN_MODEL = [e for e in LEARNED if not shares_network(EXP[e])]
 ANALYTIC = [e for e in EXP if e not in LEARNED]
 # learned experiments with an exact denoiser: references, and the error figure
 REFERENCED = [e for e in EXP if has_reference(EXP[e])]
@@ -57,6 +61,7 @@ wildcard_constraints:
     sampler=label_pattern(),
     steps=r"[1-9][0-9]*",
     comparison=alternatives(COMPARISONS),
+    network=alternatives(NETWORKS),
     study=alternatives(STUDY_SECTION),
 
 
@@ -92,11 +97,22 @@ def evaluation_files(wildcards):
     e = wildcards.experiment
     return sweep_files(
         "results/metrics/{experiment}/samples/{sampler}.csv", e
-    ) + run_files(
-        "results/metrics/{experiment}/reference/{sampler}-{steps}.csv",
-        e,
-        reference_runs(EXP[e]),
+    ) + sweep_files(
+        "results/metrics/{experiment}/reference/{sampler}.csv", e, reference_sweeps(e)
     )
+
+
+def reference_sweeps(experiment):
+    """Each sampler label's step counts run again with the exact denoiser: one
+    reference job per label, as one sampling job runs a label's sweep."""
+    out = {}
+    for label, steps in reference_runs(EXP[experiment]):
+        out.setdefault(label, []).append(steps)
+    return out
+
+
+def reference_steps(wildcards):
+    return reference_sweeps(wildcards.experiment)[wildcards.sampler]
 
 
 def figure_inputs(wildcards):
@@ -109,8 +125,25 @@ def figure_inputs(wildcards):
         ),
     }
     if e in LEARNED:
-        inputs["loss"] = f"results/models/{e}/loss.csv"
+        inputs["loss"] = f"{model_dir(e)}/loss.csv"
     return inputs
+
+
+def model_dir(experiment):
+    """Where a learned experiment's network lives: its own, or the shared one it names."""
+    exp = EXP[experiment]
+    if shares_network(exp):
+        return f"results/networks/{exp['network']}"
+    return f"results/models/{experiment}"
+
+
+def model_file(wildcards):
+    return f"{model_dir(wildcards.experiment)}/denoiser.npz"
+
+
+def network_settings(wildcards):
+    """A shared network's whole section, canonical: its training reads all of it."""
+    return canonical(NETWORKS[wildcards.network])
 
 
 def swept():
@@ -122,16 +155,15 @@ def all_targets():
     targets = []
     for e in EXP:
         targets += [f"results/figures/{e}.jpg", f"results/metrics/{e}.csv"]
-        targets += run_files(
-            "results/reference/{experiment}/{sampler}-{steps}.npy",
-            e,
-            reference_runs(EXP[e]),
+        targets += sweep_files(
+            "results/reference/{experiment}/{sampler}.npz", e, reference_sweeps(e)
         )
     targets += [f"results/figures/{e}_steps.jpg" for e in swept()]
     targets += [f"results/figures/{e}_error.jpg" for e in REFERENCED]
     targets += [f"results/figures/{c}.jpg" for c in COMPARISONS]
     targets += [f"results/figures/{s}.jpg" for s in STUDY_SECTION]
     targets += [f"results/animations/{s}.gif" for s in STUDY_ANIMATED]
+    targets += [f"results/networks/{n}/denoiser.npz" for n in NETWORKS]
     return targets
 
 
@@ -170,10 +202,14 @@ def study_data(wildcards):
 
 
 def study_run_inputs(wildcards):
-    """The study's data sets and, with a model section, its networks."""
+    """The study's data sets, with a model section its networks, and the
+    shared networks it names (its module's ``shared_networks``)."""
     inputs = study_data(wildcards)
     if wildcards.study in STUDY_MODELS:
         inputs["models"] = f"results/models/{wildcards.study}"
+    shared = getattr(study_module(wildcards.study), "shared_networks", None)
+    for name in shared(study_spec(wildcards.study)) if shared else []:
+        inputs[f"network_{name}"] = f"results/networks/{name}/denoiser.npz"
     return inputs
 
 

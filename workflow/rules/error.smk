@@ -7,7 +7,7 @@ rule network_error:
     (a table) and over the plane at a few levels (maps)."""
     input:
         test="results/data/{experiment}/test.npy",
-        model="results/models/{experiment}/denoiser.npz",
+        model=model_file,
     output:
         table="results/metrics/{experiment}/error.csv",
         maps="results/runs/{experiment}/error.npz",

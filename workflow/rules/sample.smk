@@ -34,7 +34,7 @@ rule sample_learned:
     """A sampler's sweep with the trained denoiser, scored."""
     input:
         test="results/data/{experiment}/test.npy",
-        model="results/models/{experiment}/denoiser.npz",
+        model=model_file,
     output:
         runs="results/runs/{experiment}/{sampler}.npz",
         metrics="results/metrics/{experiment}/samples/{sampler}.csv",
@@ -59,17 +59,18 @@ rule sample_learned:
 
 rule sample_reference:
     """Sample a learned experiment again with the exact denoiser of its data, from
-    the same starts, to separate the network's error from the sampler's; score it."""
+    the same starts, to separate the network's error from the sampler's; score it.
+    One job per sampler label, for the label's reference step counts."""
     input:
         test="results/data/{experiment}/test.npy",
         paired="results/runs/{experiment}/{sampler}.npz",
     output:
-        samples="results/reference/{experiment}/{sampler}-{steps}.npy",
-        metrics="results/metrics/{experiment}/reference/{sampler}-{steps}.csv",
+        samples="results/reference/{experiment}/{sampler}.npz",
+        metrics="results/metrics/{experiment}/reference/{sampler}.csv",
     log:
-        "results/logs/reference/{experiment}/{sampler}-{steps}.log",
+        "results/logs/reference/{experiment}/{sampler}.log",
     benchmark:
-        "results/benchmarks/reference/{experiment}/{sampler}-{steps}.tsv"
+        "results/benchmarks/reference/{experiment}/{sampler}.tsv"
     conda:
         "../../envs/numpy.yaml"
     resources:
@@ -77,6 +78,7 @@ rule sample_reference:
         runtime=20,
     params:
         exp=settings("reference"),
+        steps=reference_steps,
         code=code("sample_reference.py"),
     script:
         "../scripts/sample_reference.py"

@@ -9,6 +9,8 @@ rule train:
         "results/logs/train/{experiment}.log",
     benchmark:
         "results/benchmarks/train/{experiment}.tsv"
+    wildcard_constraints:
+        experiment=alternatives(OWN_MODEL),
     # Everything in a learned experiment waits for the model: start it first.
     priority: 10
     conda:
@@ -26,3 +28,28 @@ rule train:
         code=code("train.py"),
     script:
         "../scripts/train.py"
+
+
+rule train_network:
+    """Fit a shared network (a networks entry) on its own draw of its data, over
+    its levels: one network for every experiment and process on that data."""
+    output:
+        model="results/networks/{network}/denoiser.npz",
+        loss="results/networks/{network}/loss.csv",
+    log:
+        "results/logs/train_network/{network}.log",
+    benchmark:
+        "results/benchmarks/train_network/{network}.tsv"
+    priority: 10
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        spec=network_settings,
+        threads=torch_threads,
+        code=code("train_network.py"),
+    script:
+        "../scripts/train_network.py"

@@ -19,7 +19,8 @@ runs = {f"{label}-{steps}": load_run(shown[label], steps) for label, steps in sm
 samples = {key: x for key, (x, _) in runs.items()}
 trajectories = {key: record for key, (_, record) in runs.items()}  # io.Trajectories
 table = pd.read_csv(sm.input.table)
-plots.experiment_figure(exp, name, np.load(sm.input.train), samples, trajectories, loss, table, sm.output.figure)
+train = np.load(sm.input.train)
+plots.experiment_figure(exp, name, train, samples, trajectories, loss, table, sm.output.figure)
 # the figure draws each run's paths (n_trajectories), the animation its cloud (up to 2000 samples);
 # point masses keep one view of the whole path (the figure's), other data zoom in on the samples
 masses = exp["data"]["kind"] == "point_masses"

@@ -13,7 +13,10 @@ study = studies.module(sm.params.section)
 models = sm.input.get("models")
 keys = sorted(entry.name for entry in os.scandir(models) if entry.is_dir()) if models else []
 networks = {key: network.load(f"{models}/{key}/denoiser.npz") for key in keys}
-inputs = {name: np.load(path) for name, path in sm.input.items() if name != "models"}
+# the shared networks it names, by their names (input network_{name})
+shared = {name: path for name, path in sm.input.items() if name.startswith("network_")}
+networks.update({name[len("network_") :]: network.load(path) for name, path in shared.items()})
+inputs = {name: np.load(path) for name, path in sm.input.items() if name != "models" and name not in shared}
 rows, arrays = study.run(sm.params.spec, sm.wildcards.study, inputs, networks)
 save_arrays(sm.output.arrays, arrays)
 save_rows(sm.output.table, rows, study.COLUMNS)

@@ -5,8 +5,8 @@ import pandas as pd
 import torch
 
 from stepdiff import learn
-from stepdiff.network import training
 from stepdiff.io import log_to, save_csv
+from stepdiff.network import training
 
 sm = snakemake
 log = log_to(sm.log[0])

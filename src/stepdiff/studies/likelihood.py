@@ -69,7 +69,7 @@ def networks_of(spec: dict, config: dict | None = None) -> dict:
         return {}
     out = {}
     for key, s in spec["sets"].items():
-        if not s.get("learned", True):
+        if not s.get("learned", True) or "network" in s:  # none, or a shared one (shared_networks)
             continue
         exp = {k: s[k] for k in ("sigma", "source") if k in s}
         t_min = float(process.from_config(exp).t_of_level(spec["level_min"]))
@@ -79,6 +79,12 @@ def networks_of(spec: dict, config: dict | None = None) -> dict:
 
 
 DERIVED = {"networks": networks_of}
+
+
+def shared_networks(spec: dict) -> list[str]:
+    """The shared networks (the config's ``networks`` section) that sets name:
+    one network of a law serves its sets under every process."""
+    return sorted({s["network"] for s in spec["sets"].values() if "network" in s})
 
 
 def figure_experiments(spec: dict) -> list[str]:
@@ -107,7 +113,18 @@ def check(spec: dict, key: str, config: dict) -> None:
             raise ConfigError(f"{where}.data: {section['kind']} without blur has no density: no likelihood")
         elif from_config(section).dim != 2:
             raise ConfigError(f"{where}.data: 2-D data is needed (the maps are of the plane)")
-        if "model" in spec and s.get("learned", True) and "n" not in section:
+        if "network" in s:
+            shared = config.get("networks", {}).get(s["network"])
+            if shared is None:
+                raise ConfigError(f"{where}.network: no network {s['network']!r} in the networks section")
+            if shared["data"] != section:
+                raise ConfigError(f"{where}.network: {s['network']} learned other data than this set's")
+            if shared["levels"][0] > spec["level_min"] * (1 + 1e-9):
+                raise ConfigError(
+                    f"{where}.network: {s['network']} is trained from level {shared['levels'][0]:g}, "
+                    f"above level_min = {spec['level_min']:g}, where the ODE starts"
+                )
+        elif "model" in spec and s.get("learned", True) and "n" not in section:
             raise ConfigError(f"{where}.data: a learned set needs n, its training-set size")
 
 
@@ -133,7 +150,8 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
     """Every set's scores: rows of ``COLUMNS`` (denoiser ``data``: entropy;
     ``start``: the start's KL; ``exact``, ``learned``: nll, kl, ode_change)
     and maps (``logp-{set}``, ``logq-{set}-{denoiser}``, ``extent-{set}``).
-    ``networks``: ``{set: denoiser}``, numpy or torch (``likelihood.field_of``)."""
+    ``networks``: ``{set: denoiser}``, numpy or torch (``likelihood.field_of``),
+    and the shared networks sets name, by their names."""
     spec, n, steps, size = params, params["n_samples"], params["steps"], params["map_size"]
     rows, arrays = [], {}
     for key, s in spec["sets"].items():
@@ -149,8 +167,9 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
         if proc.kind == "diffusion":
             scores.append(("start", "kl", likelihood.start_kl(dist, proc), None))
         fields = {"exact": likelihood.exact_field(proc, dist)}
-        if key in networks:
-            fields["learned"] = likelihood.field_of(networks[key])
+        net = networks.get(s.get("network", key))  # a shared network serves this set's process
+        if net is not None:
+            fields["learned"] = likelihood.field_of(net.serving(proc) if hasattr(net, "serving") else net)
         for denoiser, field in fields.items():
             log_q = likelihood.log_likelihood(field, proc, test, steps, t_min)
             finer = likelihood.log_likelihood(field, proc, test[:CHECK], 2 * steps, t_min)

@@ -1,5 +1,7 @@
 """Helpers to run the real snakemake on a config in a temporary folder."""
 
+import inspect
+import os
 import re
 import shutil
 import subprocess
@@ -15,13 +17,14 @@ TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
-def snakemake(workdir, *args, config=None, check=True, cwd=None):
+def snakemake(workdir, *args, config=None, check=True, cwd=None, env=None):
     """Run snakemake on the repo's Snakefile in ``workdir`` (from the folder ``cwd``,
-    by default this process's); returns the CompletedProcess."""
+    by default this process's; in the environment ``env``, by default this
+    process's); returns the CompletedProcess."""
     cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
     if config is not None:
         cmd += ["--configfile", str(config)]
-    proc = subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=cwd)
+    proc = subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=cwd, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -54,12 +57,118 @@ def load_test_config():
     return yaml.safe_load(TEST_CONFIG.read_text())
 
 
+class Recorder(dict):
+    """A dict that remembers which keys were read (also through ``get`` and ``in``)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.read = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key):
+        self.read.add(key)
+        return super().__contains__(key)
+
+
+RECORD_HOOK = """\
+import atexit, json, os, sys
+
+{recorder}
+
+_out = os.environ.get("STEPDIFF_RECORD_PARAMS")
+if _out and os.path.join(".snakemake", "scripts") in sys.argv[0]:
+    from snakemake.iocontainers import Snakemake
+
+    class Recorder(_Recorder):  # this file's Recorder, which reading every key marks too
+        def _all(self):
+            self.read.update(dict.keys(self))
+
+        def __iter__(self):
+            self._all()
+            return super().__iter__()
+
+        def keys(self):
+            self._all()
+            return super().keys()
+
+        def items(self):
+            self._all()
+            return super().items()
+
+        def values(self):
+            self._all()
+            return super().values()
+
+    class Watched:
+        def __init__(self, params):
+            values = {name: getattr(params, name) for name in params.keys()}
+            self.values = {n: Recorder(v) if isinstance(v, dict) else v for n, v in values.items()}
+            self.used = set()
+
+        def __getattr__(self, name):
+            if name not in self.__dict__["values"]:
+                raise AttributeError(name)
+            self.used.add(name)
+            return self.values[name]
+
+    _plain = Snakemake.params.fget
+    _watched = {}
+    _config_read = []
+
+    def _params(self):
+        if id(self) not in _watched:
+            _watched[id(self)] = Watched(_plain(self))
+        return _watched[id(self)]
+
+    def _config(self):
+        _config_read.append(True)
+        return self.__dict__["config"]
+
+    Snakemake.params = property(_params)
+    Snakemake.config = property(_config, lambda self, value: self.__dict__.__setitem__("config", value))
+
+    @atexit.register
+    def _write():
+        sm = getattr(sys.modules["__main__"], "snakemake", None)
+        if sm is None:
+            return
+        watched = _watched.get(id(sm)) or Watched(_plain(sm))
+        params = {}
+        for name, value in watched.values.items():
+            entry = {"used": name in watched.used, "dict": isinstance(value, Recorder)}
+            if entry["dict"]:
+                entry["keys"], entry["read"] = sorted(dict.keys(value)), sorted(value.read)
+            params[name] = entry
+        wildcards = {k: getattr(sm.wildcards, k) for k in sm.wildcards.keys()}
+        record = {"rule": sm.rule, "wildcards": wildcards, "params": params, "config": bool(_config_read)}
+        with open(os.path.join(_out, f"{os.getpid()}.json"), "w") as f:
+            json.dump(record, f)
+""".replace("{recorder}", inspect.getsource(Recorder).replace("class Recorder", "class _Recorder"))
+
+
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory):
-    """The small test config, run once to completion with 2 cores."""
+    """The small test config, run once to completion with 2 cores, every job's
+    params recorded as it reads them (``RECORD_HOOK``, into ``params-records``:
+    tests/test_jobs.py checks them; the test config sets every key each
+    section's schema allows, so that a key read but left out of the params
+    cannot hide as unset)."""
     workdir = tmp_path_factory.mktemp("run")
     config = shutil.copy(TEST_CONFIG, workdir / "config.yaml")
-    snakemake(workdir, "--cores", "2", config=config)
+    hook, records = workdir / "params-hook", workdir / "params-records"
+    hook.mkdir()
+    records.mkdir()
+    (hook / "sitecustomize.py").write_text(RECORD_HOOK)
+    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "STEPDIFF_RECORD_PARAMS": str(records)}
+    snakemake(workdir, "--cores", "2", config=config, env=env)
     return workdir, Path(config)
 
 

@@ -1,17 +1,14 @@
 """Each kind of job, as the workflow runs it: what it reads, where its grid
 ends, how its draws are seeded and paired, which code makes it stale."""
 
-import inspect
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, SNAKEMAKE, load_test_config, write_config
+from conftest import REPO, Recorder, load_test_config, snakemake
 from snakemake.utils import validate
 
 from stepdiff import (
@@ -40,26 +37,6 @@ def validated(cfg):
 
 
 EXPERIMENTS = validated(load_test_config())["experiments"]
-
-
-class Recorder(dict):
-    """A dict that remembers which keys were read (also through ``get`` and ``in``)."""
-
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.read = set()
-
-    def __getitem__(self, key):
-        self.read.add(key)
-        return super().__getitem__(key)
-
-    def get(self, key, default=None):
-        self.read.add(key)
-        return super().get(key, default)
-
-    def __contains__(self, key):
-        self.read.add(key)
-        return super().__contains__(key)
 
 
 @pytest.fixture(scope="module")
@@ -426,80 +403,6 @@ def test_equal_numbers_give_equal_seeds():
 # read (``[]``, ``get``, ``in``; iterating, as a copy or a JSON dump does,
 # reads them all), notes which params are used and whether the script reads
 # ``snakemake.config``, and writes it all to a JSON file when the script ends.
-RECORD_HOOK = """\
-import atexit, json, os, sys
-
-{recorder}
-
-_out = os.environ.get("STEPDIFF_RECORD_PARAMS")
-if _out and os.path.join(".snakemake", "scripts") in sys.argv[0]:
-    from snakemake.iocontainers import Snakemake
-
-    class Recorder(_Recorder):  # this file's Recorder, which reading every key marks too
-        def _all(self):
-            self.read.update(dict.keys(self))
-
-        def __iter__(self):
-            self._all()
-            return super().__iter__()
-
-        def keys(self):
-            self._all()
-            return super().keys()
-
-        def items(self):
-            self._all()
-            return super().items()
-
-        def values(self):
-            self._all()
-            return super().values()
-
-    class Watched:
-        def __init__(self, params):
-            values = {name: getattr(params, name) for name in params.keys()}
-            self.values = {n: Recorder(v) if isinstance(v, dict) else v for n, v in values.items()}
-            self.used = set()
-
-        def __getattr__(self, name):
-            if name not in self.__dict__["values"]:
-                raise AttributeError(name)
-            self.used.add(name)
-            return self.values[name]
-
-    _plain = Snakemake.params.fget
-    _watched = {}
-    _config_read = []
-
-    def _params(self):
-        if id(self) not in _watched:
-            _watched[id(self)] = Watched(_plain(self))
-        return _watched[id(self)]
-
-    def _config(self):
-        _config_read.append(True)
-        return self.__dict__["config"]
-
-    Snakemake.params = property(_params)
-    Snakemake.config = property(_config, lambda self, value: self.__dict__.__setitem__("config", value))
-
-    @atexit.register
-    def _write():
-        sm = getattr(sys.modules["__main__"], "snakemake", None)
-        if sm is None:
-            return
-        watched = _watched.get(id(sm)) or Watched(_plain(sm))
-        params = {}
-        for name, value in watched.values.items():
-            entry = {"used": name in watched.used, "dict": isinstance(value, Recorder)}
-            if entry["dict"]:
-                entry["keys"], entry["read"] = sorted(dict.keys(value)), sorted(value.read)
-            params[name] = entry
-        wildcards = {k: getattr(sm.wildcards, k) for k in sm.wildcards.keys()}
-        record = {"rule": sm.rule, "wildcards": wildcards, "params": params, "config": bool(_config_read)}
-        with open(os.path.join(_out, f"{os.getpid()}.json"), "w") as f:
-            json.dump(record, f)
-""".replace("{recorder}", inspect.getsource(Recorder).replace("class Recorder", "class _Recorder"))
 
 
 # The top-level keys the schema lets each kind of config section set.
@@ -538,30 +441,17 @@ def stale(key, param, kind, section):
 
 
 @pytest.fixture(scope="module")
-def recorded_run(tmp_path_factory):
-    """The test config run to completion with every job's params recorded;
-    returns the records and the config as the jobs saw it. Every comparison
-    has a title, so that each study sets every key its schema allows."""
-    work = tmp_path_factory.mktemp("recorded")
-    cfg = load_test_config()
-    for spec in cfg["comparisons"].values():
-        spec["title"] = "a title"
-    hook, records = work / "hook", work / "records"
-    hook.mkdir()
-    records.mkdir()
-    (hook / "sitecustomize.py").write_text(RECORD_HOOK)
-    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "PYTHONPATH": path, "STEPDIFF_RECORD_PARAMS": str(records)}
-    cmd = [*SNAKEMAKE, "-s", REPO / "Snakefile", "--directory", work / "run", "--cores", "2"]
-    cmd += ["--configfile", write_config(work / "c.yaml", cfg)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    rules = subprocess.run([*cmd, "--list-rules"], capture_output=True, text=True, env=env, check=True)
+def recorded_run(finished_run):
+    """The test run (``finished_run``, which records every job's params: conftest's
+    RECORD_HOOK) as records, the config as the jobs saw it, and the rules' names."""
+    workdir, config = finished_run
+    rules = snakemake(workdir, "--list-rules", config=config)
     names = [line.split()[0] for line in rules.stdout.splitlines() if line[:1].strip()]  # not the docstrings
-    return [json.loads(f.read_text()) for f in records.glob("*.json")], validated(cfg), names
+    records = [json.loads(f.read_text()) for f in (workdir / "params-records").glob("*.json")]
+    cfg = yaml.safe_load(config.read_text())
+    return records, validated(cfg), names
 
 
-@pytest.mark.workflow
 def test_every_rule_reads_exactly_its_params(recorded_run):
     """Every rule of the workflow, each of its jobs run by Snakemake on the
     test config, its script and the library reading Snakemake's own params:
@@ -577,7 +467,7 @@ def test_every_rule_reads_exactly_its_params(recorded_run):
       (the fingerprint of the library code a rule runs) and ``caption`` (the
       report's) are never read.
 
-    The studies set every key their schema allows (comparisons get a title),
+    The studies set every key their schema allows (the test config does),
     so that a key read but filtered out of the params cannot hide as unset."""
     records, cfg, rules = recorded_run
     ran = {r["rule"] for r in records}

@@ -545,3 +545,40 @@ def test_training_study_errors_name_the_key(change, key):
     cfg["training"]["recipes"].update(change)
     with pytest.raises(ConfigError, match=key):
         config.check_config(cfg)
+
+
+class Served:
+    """A stand-in shared network: at each sigma it serves the data's exact denoiser."""
+
+    def __init__(self, dist):
+        self.dist, self.served = dist, []
+
+    def serving(self, proc):
+        self.served.append(proc.sigma)
+        return process.exact_denoiser(proc, self.dist)
+
+
+def test_a_start_study_serves_one_shared_network_at_every_sigma():
+    """With ``network``, the one network is served at each sigma from the prior's
+    own draw: with the exact denoiser behind it, the learned row equals the
+    prior row exactly; and the config check refuses a network of other data."""
+    cfg = validated(load_test_config())
+    spec = {k: v for k, v in cfg["starts"]["start"].items() if k != "model"}
+    spec["network"] = "shared"
+    shared = Served(data.from_config(spec["data"]))
+    rows, _ = start.run(spec, "start", {}, {"shared": shared})
+    assert shared.served == spec["sigmas"]
+    table = pd.DataFrame(rows).set_index(["sigma", "start"])
+    for sigma in spec["sigmas"]:
+        assert table.loc[(sigma, "learned"), "energy"] == table.loc[(sigma, "prior"), "energy"]
+    cfg["networks"]["shared"] = {
+        "data": {"kind": "swiss_roll", "n": 10, "noise": 0.0, "scale": 0.07},
+        "levels": [1e-3, 10.0],
+    }
+    with pytest.raises(ConfigError, match=r"starts\.start\.network: shared learned other data"):
+        start.check(spec, "starts.start", cfg)
+    cfg["networks"]["shared"]["data"] = {**spec["data"], "n": 10}  # the same law: n is a training set's size
+    start.check(spec, "starts.start", cfg)
+    cfg["networks"]["shared"]["levels"] = [0.1, 10.0]
+    with pytest.raises(ConfigError, match=r"starts\.start\.network: .*above sigma_min"):
+        start.check(spec, "starts.start", cfg)

@@ -500,7 +500,7 @@ def test_the_repo_config_is_valid_and_plans_every_figure(tmp_path):
     assert jobs["figure"] == 8 and jobs["steps_figure"] == 5 and jobs["train"] == 1
     assert jobs["train_network"] == 2  # the roll's, and the spiral's (the likelihood study's sets)
     assert jobs["comparison_figure"] == 2 and jobs["study_run"] == 6 and jobs["study_figure"] == 6
-    assert jobs["study_animation"] == 1 and jobs["study_train"] == 5  # every study but orders trains
+    assert jobs["study_animation"] == 1 and jobs["study_train"] == 4  # orders trains none, start shares roll
 
 
 def test_report_has_every_figure_and_table(finished_run):

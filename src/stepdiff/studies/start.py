@@ -4,9 +4,10 @@ is a deterministic sampler's floor.
 For each noise scale ``sigma``, the sampler runs with the exact denoiser of
 the data from ``N(0, sigma^2)`` (the usual start) and from the true ``p_1``
 (data plus noise: no start mismatch), both scored against one held-out
-draw, and with the study's own network at that ``sigma`` (if the section has
-a ``model``) from the same ``N(0, sigma^2)`` draw; a fresh draw of the data
-gives the noise floor. Its figure sets the runs of learned experiments
+draw, and with a network from the same ``N(0, sigma^2)`` draw: the study's
+own at that ``sigma`` (a ``model`` section), or one shared network of the
+data served at every ``sigma`` (``network``: docs/theory.md section 18); a
+fresh draw of the data gives the noise floor. Its figure sets the runs of learned experiments
 (``learned``) beside it.
 """
 
@@ -29,8 +30,8 @@ TEST_SIZE = 5000  # the held-out draw every run is scored against
 CAPTION = """Start study **{study}** (docs/theory.md section 10): the energy distance to
 held-out data of one deterministic sampler with the exact denoiser of the data, at several
 noise scales sigma, started from N(0, sigma^2) (the usual start) and from the true p_1 (data
-plus noise), with one standard error; triangles are the study's own network at each sigma
-(exp3's network, trained down to the same noise level), started from N(0, sigma^2); black
+plus noise), with one standard error; triangles are a network at each sigma (the study's own,
+or one shared network of the data served at every sigma), started from N(0, sigma^2); black
 diamonds are learned experiments' runs of the same sampler; the grey band is the noise floor.
 Where N(0, sigma^2) is not p_1 (sigma comparable to the data's scale) a deterministic sampler
 keeps the mismatch to the end: the floor is the start, and starting from p_1, or a larger sigma,
@@ -61,7 +62,7 @@ def learned_sigmas(spec: dict, config: dict) -> list:
 
 KEYS = {
     "train": ("data", "n_samples", "seed", "networks"),
-    "run": ("data", "sigmas", "sampler", "steps", "n_samples", "seed", "sigma_min"),
+    "run": ("data", "sigmas", "sampler", "steps", "n_samples", "seed", "sigma_min", "network"),
     "figure": ("sampler", "steps", "learned_sigmas"),
 }
 DERIVED = {"networks": networks_of, "learned_sigmas": learned_sigmas}
@@ -72,6 +73,11 @@ def figure_experiments(spec: dict) -> list[str]:
     return list(spec.get("learned", []))
 
 
+def shared_networks(spec: dict) -> list[str]:
+    """The shared network it names, served at every sigma (none: its own per sigma)."""
+    return [spec["network"]] if "network" in spec else []
+
+
 def check(spec: dict, key: str, config: dict) -> None:
     try:
         sampler, _ = parse_label(spec["sampler"])
@@ -79,6 +85,18 @@ def check(spec: dict, key: str, config: dict) -> None:
         raise ConfigError(f"{key}.sampler: {error}") from None
     if "diffusion" not in SAMPLERS[sampler].processes:
         raise ConfigError(f"{key}.sampler: {sampler} is not a diffusion sampler")
+    if "network" in spec:
+        net = config.get("networks", {}).get(spec["network"])
+        if net is None:
+            raise ConfigError(f"{key}.network: no network {spec['network']!r} in the networks section")
+        law = {k: v for k, v in spec["data"].items() if k != "n"}  # n: a training set's size
+        if {k: v for k, v in net["data"].items() if k != "n"} != law:
+            raise ConfigError(f"{key}.network: {spec['network']} learned other data than this study's")
+        if net["levels"][0] > spec["sigma_min"] * (1 + 1e-9):
+            raise ConfigError(
+                f"{key}.network: {spec['network']} is trained from level {net['levels'][0]:g}, "
+                f"above sigma_min = {spec['sigma_min']:g}, where the grids stop"
+            )
     for e in spec.get("learned", []):
         exp = config["experiments"].get(e)
         if exp is None or "model" not in exp or "sigma" not in exp:
@@ -96,7 +114,8 @@ def networks(params: dict, name: str, inputs: dict) -> list:
 
 def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dict], dict]:
     """Every sigma's runs, scored: rows of ``COLUMNS``, and the samples
-    (``{start}-sigma{sigma}``). ``networks``: ``{start_key(sigma): denoiser}``.
+    (``{start}-sigma{sigma}``). ``networks``: ``{start_key(sigma): denoiser}``,
+    or the shared network by its name.
     Both starts of one sigma share their noise draw, so their difference is
     the start's alone."""
     from ..metrics import energy_distance_se, nn_median  # scipy: not for the Snakefile, which reads KEYS
@@ -119,8 +138,9 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
         data = dist.sample(n, rng_for(spec["seed"], name, "p1", sigma))
         for start, x1 in (("prior", noise), ("p1", data + noise)):
             add(sigma, start, runner.run(denoiser, proc, spec["sampler"], spec["steps"], x1, t_min=t_min))
-        if networks:
-            net = networks[start_key(sigma)]
+        shared = networks.get(spec.get("network"))
+        net = shared.serving(proc) if shared is not None else networks.get(start_key(sigma))
+        if net is not None:
             add(sigma, "learned", runner.run(net, proc, spec["sampler"], spec["steps"], noise, t_min=t_min))
     add(float("nan"), "floor", dist.sample(n, rng_for(spec["seed"], name, "floor")))
     return rows, arrays

@@ -15,11 +15,12 @@ from .process import from_config as process_of
 from .registry import DEFAULT_GRID, SAMPLERS, ConfigError, as_list, parse_label, sampler_runs
 
 
-def sweeps(exp: dict) -> dict[str, list[int]]:
-    """Each sampler label of an experiment with its step counts: one sampling
-    job runs a label's whole sweep (a job costs about 0.8 CPU-s to start)."""
+def sweeps(exp: dict, runs=None) -> dict[str, list[int]]:
+    """Each sampler label of an experiment with its step counts (of ``runs``,
+    by default all its sampler runs): one sampling or reference job runs a
+    label's whole sweep (a job costs about 0.8 CPU-s to start)."""
     out: dict[str, list[int]] = {}
-    for label, steps in sampler_runs(exp):
+    for label, steps in sampler_runs(exp) if runs is None else runs:
         out.setdefault(label, []).append(steps)
     return {label: sorted(steps) for label, steps in out.items()}
 

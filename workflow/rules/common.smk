@@ -105,10 +105,7 @@ def evaluation_files(wildcards):
 def reference_sweeps(experiment):
     """Each sampler label's step counts run again with the exact denoiser: one
     reference job per label, as one sampling job runs a label's sweep."""
-    out = {}
-    for label, steps in reference_runs(EXP[experiment]):
-        out.setdefault(label, []).append(steps)
-    return out
+    return sweeps(EXP[experiment], reference_runs(EXP[experiment]))
 
 
 def reference_steps(wildcards):

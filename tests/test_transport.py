@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from stepdiff import data, grids, laws, process, transport
+from stepdiff.metrics import quantile_se
 
 FLOW = process.LinearFlow(1.0)  # source N(0, I)
 CURVED = 2 - np.pi / 2  # int_{-1}^{1} u^2 / (1 + u^2) du: S per dimension of N(0, I) -> N(m, I)
@@ -243,21 +244,21 @@ def test_moons_match_torchcfm():
 # ------------------------------------------------------------------ one-step maps
 
 
-def test_map_error_of_a_map_with_itself_is_zero():
+def test_the_error_of_a_map_against_itself_is_zero():
     phi = np.random.default_rng(10).standard_normal((300, 2))
-    err, median, se = transport.map_error(phi, phi)
-    assert np.all(err == 0) and median == 0 and se == 0
+    split = transport.split_error(phi, phi, phi)
+    assert all(np.all(err == 0) for err in split.values())
 
 
-def test_map_error_median_and_split_error_triangle():
+def test_the_error_split_median_and_triangle():
     rng = np.random.default_rng(11)
     exact = rng.standard_normal((1000, 2))
     teacher = exact + 0.01 * rng.standard_normal((1000, 2))
     student = teacher + 0.1 * rng.standard_normal((1000, 2))
-    err, median, se = transport.map_error(student, teacher)
+    split = transport.split_error(student, teacher, exact)
+    median, se = quantile_se(split["student"], 0.5)
     # |N(0, 0.01 I_2)| is Rayleigh with median 0.1 sqrt(2 ln 2) = 0.1177
     assert abs(median - 0.1 * np.sqrt(2 * np.log(2))) < 4 * se
-    split = transport.split_error(student, teacher, exact)
-    np.testing.assert_array_equal(split["student"], err)
+    np.testing.assert_array_equal(split["student"], np.linalg.norm(student - teacher, axis=1))
     assert np.all(split["total"] <= split["student"] + split["teacher"] + 1e-15)
     assert np.all(split["total"] >= np.abs(split["student"] - split["teacher"]) - 1e-15)

@@ -118,6 +118,9 @@ def train(
     classes=0,
     embed=0,
     p_null=0.0,
+    x1=None,
+    paired=False,
+    t_fixed=None,
     device="cpu",
     log=print,
     log_every=200,
@@ -139,12 +142,25 @@ def train(
     errors by up to ``2g - 1``, and averaging removes the part that is
     gradient noise. Raises ``FloatingPointError`` naming the step on a
     non-finite loss.
+
+    The coupling of data and source (docs/theory.md sections 19 and 20):
+    ``x1`` (m, d) are source points drawn instead of ``process.source`` (a
+    source the process cannot draw, such as torchcfm's 8 Gaussians; the
+    process then only scales the input); ``paired``: ``x1[i]`` is ``x0[i]``'s
+    partner (a reflow, distillation or minibatch-OT set, whose coupling is
+    given);
+    ``t_fixed``: every training time is ``t_fixed`` (at a flow's ``t = 1``,
+    ``D(z, 1)`` learns a one-step map ``z -> x0``).
     """
     dev = pick_device(device)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)  # the initial weights
     data = np.asarray(x0, dtype=np.float64)
     n, dim = data.shape
+    if x1 is not None:
+        x1 = np.asarray(x1, dtype=np.float64)
+        if x1.ndim != 2 or x1.shape[1] != dim or (paired and len(x1) != n):
+            raise ValueError(f"x1 {x1.shape}: source points of the data's {dim} dimensions (as many, if paired)")
     model = Denoiser(
         dim, hidden, layers, n_freqs, process, float(data.std()), octaves, target, classes, embed
     ).to(dev)
@@ -157,8 +173,12 @@ def train(
         if classes:  # the null label with probability p_null
             c = np.where(rng.random(batch_size) < p_null, classes, labels[pick])
             extra = (torch.as_tensor(c, device=dev),)
-        t = times(rng, batch_size)
-        xt = process.couple(x, process.source(batch_size, dim, rng), t)
+        t = times(rng, batch_size) if t_fixed is None else np.full((batch_size, 1), float(t_fixed))
+        if x1 is None:
+            source = process.source(batch_size, dim, rng)
+        else:
+            source = x1[pick] if paired else x1[rng.integers(len(x1), size=batch_size)]
+        xt = process.couple(x, source, t)
         x, xt, t = (torch.as_tensor(a, dtype=torch.float32, device=dev) for a in (x, xt, t))
         return (xt, t, *extra), x, t
 
@@ -270,6 +290,8 @@ def fit(task: network.Training, log=print):
     device = task.recipe.get("device", "cpu")
     _warm_up(task.x0, device)
     start = time.process_time()
-    model, losses = train(task.x0, task.process, seed=task.seed, labels=task.labels, log=log, **task.recipe)
+    model, losses = train(
+        task.x0, task.process, seed=task.seed, labels=task.labels, x1=task.x1, log=log, **task.recipe
+    )
     cost = {"cpu_s": time.process_time() - start, "final_loss": float(losses[-50:].mean())}
     return model, losses, cost

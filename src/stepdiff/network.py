@@ -144,6 +144,7 @@ class Training:
     seed: int
     labels: np.ndarray | None = None
     config: dict = field(default_factory=dict)
+    x1: np.ndarray | None = None  # source points, or x0's partners (``learn.train``'s coupling)
 
 
 def damaged(path, problem: str, error: Exception | None = None) -> ValueError:

@@ -30,7 +30,6 @@ from scipy.spatial.distance import cdist
 
 from . import sampling
 from .data import GaussianMixture
-from .metrics import quantile_se
 
 # --------------------------------------------------------------------------- paths
 
@@ -204,6 +203,22 @@ def minibatch_ot(x0, x1, rng: np.random.Generator | None = None):
     return x0[i], x1[perm[i]]
 
 
+def minibatch_ot_pairs(x0, x1, batch: int, rng: np.random.Generator):
+    """A minibatch-OT coupling as a set of pairs: both sets shuffled and cut
+    into batches of ``batch`` (the last one shorter), each batch paired by the
+    exact assignment. Training on these pairs (``learn.train``'s ``paired``)
+    draws the coupling's pairs at the cost of one assignment per batch of
+    the data, not per training step; returns ``(x0, x1)`` row-paired."""
+    x0, x1 = np.asarray(x0), np.asarray(x1)
+    if len(x0) != len(x1):
+        raise ValueError(f"equal sizes needed, got {len(x0)} and {len(x1)}")
+    a, b = x0[rng.permutation(len(x0))], x1[rng.permutation(len(x1))]
+    for start in range(0, len(a), batch):
+        end = start + batch
+        b[start:end] = b[start:end][optimal_pairing(a[start:end], b[start:end])]
+    return a, b
+
+
 # --------------------------------------------------------- torchcfm's 2-D toy laws
 
 _S = 1 / np.sqrt(2)
@@ -259,15 +274,6 @@ def moons(n: int, rng: np.random.Generator, noise: float = 0.2, kind: str = "tor
 # ----------------------------------------------------------- one-step maps' errors
 
 
-def map_error(g, phi):
-    """Per start, ``|G(z) - Phi(z)|`` between two maps' outputs on the same
-    starts (row by row), its median and the median's standard error
-    (``metrics.quantile_se``)."""
-    err = np.linalg.norm(np.atleast_2d(g) - np.atleast_2d(phi), axis=1)
-    median, se = quantile_se(err, 0.5)
-    return err, median, se
-
-
 def split_error(g, phi_teacher, phi_exact) -> dict:
     """Per start, the student's error against its teacher, the teacher's own
     error and the student's total error against the exact map:
@@ -279,3 +285,37 @@ def split_error(g, phi_teacher, phi_exact) -> dict:
         "teacher": np.linalg.norm(phi_teacher - phi_exact, axis=1),
         "total": np.linalg.norm(g - phi_exact, axis=1),
     }
+
+
+# ------------------------------------------------------- exact flows of a point set
+
+
+def mixture_source_denoiser(points, source: GaussianMixture, chunk: int = 1_000_000):
+    """``D(x, t) = E[x0 | x_t = x]`` of the linear flow ``x_t = (1 - t) x0 + t x1``
+    with the independent coupling of ``x0`` uniform on ``points`` (m, d) and
+    ``x1`` from the Gaussian mixture ``source`` (torchcfm's 8 Gaussians):
+    ``x_t | x0 = p_i`` is the mixture of ``N((1 - t) p_i + t m_k, t^2 s_k^2 I)``,
+    so the posterior weight of ``p_i`` is ``sum_k w_k N(x; ...)``, normalised
+    over ``i``. The exact flow of that coupling, whatever the source. Exact
+    for ``0 < t <= 1``; each component is one product of ``x`` with
+    ``points`` (``|c - (1 - t) p|^2`` expanded), over chunks of samples of at
+    most ``chunk`` sample-point pairs."""
+    p = np.asarray(points, dtype=np.float64)
+    d, pp = p.shape[1], np.sum(p * p, axis=1)
+
+    def denoiser(x, t):
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        out = np.empty_like(x)
+        step = max(1, chunk // len(p))
+        for a in range(0, len(x), step):  # chunks of samples, each vectorised over points
+            log = None
+            for mean, std, weight in zip(source.means, source.stds, source.weights):
+                c = x[a : a + step] - t * mean
+                sq = np.sum(c * c, axis=1)[:, None] - 2 * (1 - t) * (c @ p.T) + (1 - t) ** 2 * pp
+                term = np.log(weight) - d * np.log(t * std) - 0.5 * sq / (t * std) ** 2
+                log = term if log is None else np.logaddexp(log, term)
+            w = np.exp(log - log.max(axis=1, keepdims=True))
+            out[a : a + step] = w @ p / w.sum(axis=1, keepdims=True)
+        return out
+
+    return denoiser

@@ -198,16 +198,27 @@ def study_data(wildcards):
     return {split: f"results/data/{s}/{split}.npy" for split in study_module(s).DATA}
 
 
+def study_shared(wildcards, hook):
+    """The shared networks a study's module names through ``hook`` (its
+    ``shared_networks`` for its runs, ``teachers`` for its training)."""
+    names = getattr(study_module(wildcards.study), hook, None)
+    spec = study_spec(wildcards.study)
+    return {f"network_{n}": f"results/networks/{n}/denoiser.npz" for n in (names(spec) if names else [])}
+
+
+def study_train_inputs(wildcards):
+    """The study's data sets, and the shared networks its training reads (its
+    module's ``teachers``: a distillation's teacher)."""
+    return {**study_data(wildcards), **study_shared(wildcards, "teachers")}
+
+
 def study_run_inputs(wildcards):
     """The study's data sets, with a model section its networks, and the
     shared networks it names (its module's ``shared_networks``)."""
     inputs = study_data(wildcards)
     if wildcards.study in STUDY_MODELS:
         inputs["models"] = f"results/models/{wildcards.study}"
-    shared = getattr(study_module(wildcards.study), "shared_networks", None)
-    for name in shared(study_spec(wildcards.study)) if shared else []:
-        inputs[f"network_{name}"] = f"results/networks/{name}/denoiser.npz"
-    return inputs
+    return {**inputs, **study_shared(wildcards, "shared_networks")}
 
 
 def study_experiments(wildcards):

@@ -30,7 +30,7 @@ rule study_train:
     """Every network of a study, one after the other: one torch start-up,
     and no more jobs on the cores than they have."""
     input:
-        unpack(study_data),
+        unpack(study_train_inputs),
     output:
         directory("results/models/{study}"),
     log:

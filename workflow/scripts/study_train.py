@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from stepdiff import studies
+from stepdiff import network, studies
 from stepdiff.io import log_to
 from stepdiff.learn import fit_each
 
@@ -11,5 +11,8 @@ sm = snakemake
 log = log_to(sm.log[0])
 torch.set_num_threads(sm.params.threads)  # in the params: it changes the weights
 study = studies.module(sm.params.section)
-inputs = {name: np.load(path) for name, path in sm.input.items()}
+# data sets as arrays; the shared networks it names (its teachers) as denoisers
+inputs = {
+    name: network.load(path) if name.startswith("network_") else np.load(path) for name, path in sm.input.items()
+}
 fit_each(study.networks(sm.params.spec, sm.wildcards.study, inputs), sm.output[0], log.info)

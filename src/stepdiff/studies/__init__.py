@@ -14,7 +14,9 @@ A study module says
   naming its key;
 * what it trains: ``networks(params, name, inputs)``, a list of ``(key,
   network.Training)`` for ``learn.fit_each`` (only when the section has a
-  ``model``); the run job reads each back with ``network.load``;
+  ``model``); the run job reads each back with ``network.load``; optionally
+  ``shared_networks(spec)`` and ``teachers(spec)``: the ``networks`` entries
+  its run and its training read (``inputs["network_<name>"]``, a denoiser);
 * what it runs and tabulates: ``run(params, name, inputs, networks)``, its
   table rows (``COLUMNS``) and named arrays;
 * its figure: ``figure(table, arrays, data_sets, tables, spec, name,

@@ -21,12 +21,16 @@ from __future__ import annotations
 import argparse
 import math
 import re
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
+import yaml
 
+from stepdiff import studies
 from stepdiff.studies.memorisation import crossing
+from stepdiff.tables import markdown, num, places, pm
 
 ROOT = Path(__file__).resolve().parents[1]
 # A marker is a line of its own; the text between a pair is replaced.
@@ -85,28 +89,8 @@ def read(results: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def num(x: float, digits: int) -> str:
-    text = f"{x:.{digits}f}"
-    return text.lstrip("-") if float(text) == 0 else text  # no "-0.000"
-
-
-def places(se: float) -> int:
-    """Decimals that show two significant digits of ``se`` (3 for an error of 0)."""
-    return 1 - int(f"{se:.1e}".split("e")[1]) if se > 0 else 3
-
-
-def pm(value: float, se: float) -> str:
-    d = places(se)
-    return f"{num(value, d)} ± {num(se, d)}"
-
-
 def binomial(f: float, n: int) -> str:
     return pm(f, math.sqrt(f * (1 - f) / n))
-
-
-def markdown(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
 
 
 def run_label(sampler: str, grid: str, steps: int) -> str:
@@ -404,6 +388,26 @@ TABLES = {
     "memorisation": memorisation,
     "memorisation_energy": memorisation_energy,
 }
+
+
+def study_tables() -> dict:
+    """The tables a study module prints itself (its ``RESULT_TABLES``, by
+    ``result_table``), for each study of the default config: ``{study}_{key}``."""
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    out = {}
+    for section in studies.SECTIONS:
+        module = studies.module(section)
+        for study in config.get(section, {}):
+            for key in getattr(module, "RESULT_TABLES", ()):
+                out[f"{study}_{key}"] = partial(study_table, module, study, key)
+    return out
+
+
+def study_table(module, study: str, key: str, results: Path) -> str:
+    return module.result_table(read(results, f"metrics/studies/{study}.csv"), key)
+
+
+TABLES.update(study_tables())
 
 
 class Headline(NamedTuple):

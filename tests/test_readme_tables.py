@@ -4,6 +4,7 @@ tables' column layout; and the two files themselves: a short README whose
 headline tables are cut from the full ones in docs/results.md."""
 
 import importlib.util
+import itertools
 import re
 
 import pandas as pd
@@ -34,7 +35,7 @@ LABELS |= {"N", "sigma"}
 # exact values, fits of exact errors, costs and ratios: no standard error to print
 LABELS |= {"recipe", "change from base", "training CPU-s", "process", "sampler", "set", "g", "in SE"}
 LABELS |= {"uniform", "sigma", "karras", "logsnr", "start's KL", "mean change at twice the steps"}
-LABELS |= {"tilted", "ode", "sde", "ddim 500", "ddpm 500"}
+LABELS |= {"tilted", "ode", "sde", "ddim 500", "ddpm 500", "method", "teacher", "law"}
 MEASURED = re.compile(r"-?\d+\.\d+ ± \d+\.\d+( \((exact|floor) -?\d+\.\d+\))?( \(\w+\))?")
 
 
@@ -122,6 +123,43 @@ def write_results(root):
                 guide.append(("ring", g, "ddim", "karras", 40, denoiser, 2000, metric, value, se))
     columns = ["part", "scale", "sampler", "grid", "steps", "denoiser", "n", "metric", "value", "se"]
     pd.DataFrame(guide, columns=columns).to_csv(studies / "guidance.csv", index=False)
+    few = [("roll", "teacher", "exact", "", 0, 20, "curve_median", 2e-6, 1e-8)]
+    few += [
+        ("roll", m, "learned", "", 0, nfe, "curve_far", 0.04, 0.003)
+        for m, nfe in (("distill", 1), ("reflow", 2))
+    ]
+    few += [
+        ("roll", m, "learned", "", 0, nfe, "curve_median", 0.002, 3e-5)
+        for m, nfe in (("distill", 1), ("reflow", 2))
+    ]
+    few += [("roll", "teacher", "exact", "", 0, 20, "curve_far", 0.0, 0.0)]
+    few += [
+        ("roll", "distill", "learned", "", 0, 1, f"error_{p}", 0.005, 1e-4)
+        for p in ("student", "teacher", "total")
+    ]
+    few += [("roll", "reflow", "exact", "", 0, 0, "straightness", 0.005, 2e-4)]
+    few += [("moons", "floor", "", "", s, 0, "w2", 0.10 + 0.01 * s, float("nan")) for s in (0, 1)]
+    few += [
+        ("moons", "flow", "", c, s, 1, "w2", 0.5 + s, float("nan"))
+        for c in ("independent", "ot")
+        for s in (0, 1)
+    ]
+    few_columns = ["part", "method", "teacher", "coupling", "seed", "nfe", "metric", "value", "se"]
+    pd.DataFrame(few, columns=few_columns).to_csv(studies / "fewstep.csv", index=False)
+    hall = [(law, "law", "none", "none", 0, 0, 0, "tail", 4.0, "", 3e-4, 0.0) for law in ("grid", "modes")]
+    for law, denoiser in itertools.product(("grid", "modes"), ("exact", "ideal", "network")):
+        run = (law, denoiser, "ddim", "karras", 50, 50, 2500)
+        hall.append((*run, "rate", 4.0, "", 0.05, 0.004))
+        if law == "grid":
+            hall += [(*run, m, 4.0, "", 0.02, 0.003) for m in ("lattice_axis", "lattice_diagonal")]
+        hall += [(*run, m, 4.0, w, 0.97, 0.01) for m in ("auc", "removed") for w in ("last", "mid")]
+    roll = ("roll", "network", "heun", "karras", 25, 49, 5000)
+    hall += [(*roll, "rate", 0.01, "", 0.001, 0.0004)]
+    hall += [(*roll, m, 0.01, w, 0.99, 0.01) for m in ("auc", "removed") for w in ("last", "mid")]
+    hall_columns = ["law", "denoiser", "sampler", "grid", "steps", "nfe", "n", "metric", "k", "window"]
+    pd.DataFrame(hall, columns=[*hall_columns, "value", "se"]).to_csv(
+        studies / "hallucination.csv", index=False
+    )
 
 
 @pytest.fixture

@@ -209,10 +209,11 @@ LIBRARY_EDITS = {
     | GUIDED,  # not network_error: it reads test.npy
     "metrics.py": SAMPLING | FIGURES | {"noise_floor"} | GUIDED,
     "process.py": TRAINING | SAMPLING | {"network_error"} | GUIDED,  # figures draw from tables and arrays
-    "grids.py": SAMPLING | FIGURES | ANIMATION,
-    "registry.py": SAMPLING | FIGURES | ANIMATION,
-    "sampling.py": SAMPLING | GUIDED,  # no training, no figures (they read the scores' exact laws)
-    "runner.py": SAMPLING | GUIDED,
+    # the few-step study's training runs its teacher's sampler: its students learn that map
+    "grids.py": SAMPLING | FIGURES | ANIMATION | {"study_train"},
+    "registry.py": SAMPLING | FIGURES | ANIMATION | {"study_train"},
+    "sampling.py": SAMPLING | GUIDED | {"study_train"},  # no figures (they read the scores' exact laws)
+    "runner.py": SAMPLING | GUIDED | {"study_train"},
     "laws.py": SAMPLING | GUIDED,
     "experiment.py": EXPERIMENT_SAMPLING,
     "scores.py": EXPERIMENT_SAMPLING,
@@ -220,25 +221,35 @@ LIBRARY_EDITS = {
     "network.py": TRAINING | {"sample_learned", "study_run", "network_error"} | GUIDED,
     "errors.py": {"network_error", "study_run"},  # the training study's error curves
     "studies/__init__.py": {"study_train", "study_run", "study_figure"} | GUIDED,
-    # a study module: its jobs (its figure and caption live in it too)
-    "studies/start.py": {"study_train", "study_run", "study_figure"},
-    "studies/memorisation.py": {"study_train", "study_run", "study_figure"},
-    "studies/training.py": {"study_train", "study_run", "study_figure"},
-    "studies/orders.py": {"study_run", "study_figure"},  # no networks
-    "studies/likelihood.py": {"study_train", "study_run", "study_figure"},
+    # a study module reaches its own jobs (STUDY_EDITS); the guidance study's animation too
     "likelihood.py": {"study_run"},
     "studies/guidance.py": {"study_train", "study_run", "study_figure"} | GUIDED,
     "guidance.py": {"study_train", "study_run"} | GUIDED,  # the ring's law; the guided laws
     "plots.py": FIGURES,
     "animate.py": ANIMATION,
     "tables.py": {"metrics_table"},
-    # the few-step and hallucination studies' mathematics: no study runs it yet
-    "transport.py": set(),
-    "hallucination.py": set(),
+    # the few-step and hallucination studies' mathematics
+    "transport.py": {"study_train", "study_run"},  # the few-step study's couplings, paths, W2
+    "hallucination.py": {"study_train", "study_run", "study_figure"},
     # read by the Snakefile alone: an edit that changes no job's params reruns nothing
     "config.py": set(),
     "provenance.py": set(),
 }
+
+
+def study_edits() -> dict:
+    """A study module -> its jobs: its run and figure, and its training where
+    the test config's sections of it train networks (a ``model``). Found from
+    the package, as the workflow finds the studies: a new study adds no entry."""
+    config = load_test_config()
+    out = {}
+    for section, stem in studies.SECTIONS.items():
+        trains = any("model" in spec for spec in config.get(section, {}).values())
+        out[f"studies/{stem}.py"] = {"study_run", "study_figure"} | ({"study_train"} if trains else set())
+    return out
+
+
+LIBRARY_EDITS = {**study_edits(), **LIBRARY_EDITS}
 DOWNSTREAM = {  # rule -> the rules that read its outputs
     "make_data": {"noise_floor", "train", "sample_analytic", "sample_learned", "sample_reference", "figure"}
     | {"network_error"},

@@ -160,7 +160,9 @@ def train(
     if x1 is not None:
         x1 = np.asarray(x1, dtype=np.float64)
         if x1.ndim != 2 or x1.shape[1] != dim or (paired and len(x1) != n):
-            raise ValueError(f"x1 {x1.shape}: source points of the data's {dim} dimensions (as many, if paired)")
+            raise ValueError(
+                f"x1 {x1.shape}: source points of the data's {dim} dimensions (as many, if paired)"
+            )
     model = Denoiser(
         dim, hidden, layers, n_freqs, process, float(data.std()), octaves, target, classes, embed
     ).to(dev)

@@ -1,4 +1,6 @@
-"""Each experiment's long metrics table (pandas)."""
+"""Each experiment's long metrics table (pandas), and the one way numbers are
+printed in the docs' tables: ``value ± standard error`` with two significant
+digits of the error (docs/readme_tables.py, and the studies' ``tables``)."""
 
 from __future__ import annotations
 
@@ -14,3 +16,25 @@ def metrics_table(runs: list[pd.DataFrame], floor: pd.DataFrame | None) -> pd.Da
     else:
         table = table.merge(floor, on=["metric", "n"], how="left")
     return table.sort_values(["denoiser", "sampler", "grid", "steps", "metric"], ignore_index=True)
+
+
+def num(x: float, digits: int) -> str:
+    text = f"{x:.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text  # no "-0.000"
+
+
+def places(se: float) -> int:
+    """Decimals that show two significant digits of ``se`` (3 for an error of 0)."""
+    return 1 - int(f"{se:.1e}".split("e")[1]) if se > 0 else 3
+
+
+def pm(value: float, se: float) -> str:
+    """``value ± se``, with two significant digits of the error."""
+    d = places(se)
+    return f"{num(value, d)} ± {num(se, d)}"
+
+
+def markdown(header: list[str], rows: list[list]) -> str:
+    """A GitHub markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])

@@ -203,7 +203,10 @@ def study_shared(wildcards, hook):
     ``shared_networks`` for its runs, ``teachers`` for its training)."""
     names = getattr(study_module(wildcards.study), hook, None)
     spec = study_spec(wildcards.study)
-    return {f"network_{n}": f"results/networks/{n}/denoiser.npz" for n in (names(spec) if names else [])}
+    return {
+        f"network_{n}": f"results/networks/{n}/denoiser.npz"
+        for n in (names(spec) if names else [])
+    }
 
 
 def study_train_inputs(wildcards):

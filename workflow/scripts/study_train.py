@@ -13,6 +13,7 @@ torch.set_num_threads(sm.params.threads)  # in the params: it changes the weight
 study = studies.module(sm.params.section)
 # data sets as arrays; the shared networks it names (its teachers) as denoisers
 inputs = {
-    name: network.load(path) if name.startswith("network_") else np.load(path) for name, path in sm.input.items()
+    name: network.load(path) if name.startswith("network_") else np.load(path)
+    for name, path in sm.input.items()
 }
 fit_each(study.networks(sm.params.spec, sm.wildcards.study, inputs), sm.output[0], log.info)

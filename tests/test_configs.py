@@ -166,6 +166,48 @@ def random_config(seed: int) -> dict:
                 "model": model,
             }
         }
+    if rng.random() < 0.4:  # the few-step study: students of a tiny roll network's map, and moons flows
+        roll = {"kind": "swiss_roll", "n": 100, "noise": 0.0, "scale": 0.07}
+        cfg["networks"] = {
+            "tiny": {"data": roll, "seed": 3, "levels": [0.01, 100.0], "model": dict(TINY_MODEL)}
+        }
+        moons = {"scale": 5.0, "var": 0.1, "noise": 0.2, "n_train": 64, "n_samples": 20, "seeds": 1}
+        moons.update(ot_batch=rng.choice([8, 64]), model={**TINY_MODEL, "t_min": 1e-3})
+        teacher = {"sampler": rng.choice(["unipc_logsnr", "heun", "euler_sigma", "ddim"]), "steps": 3}
+        cfg["fewstep"] = {
+            "few": {
+                "data": roll,
+                "network": "tiny",
+                "teacher": teacher,
+                "pairs": 64,
+                "model": dict(TINY_MODEL),
+                "student": dict(TINY_MODEL),
+                "renoise": 0.05,
+                "euler": [1, 2],
+                "moons": moons,
+                "path_steps": 2,
+                "n_samples": 20,
+                "seed": 6,
+            }
+        }
+    if rng.random() < 0.4:  # the hallucination study: one law, a tiny network, one window
+        cfg["hallucination"] = {
+            "hall": {
+                "laws": rng.sample(["grid", "rotated", "modes"], 1),
+                "sigma": 5.0,
+                "n_train": 100,
+                "ideal_points": 5,
+                "model": {**TINY_MODEL, "t_min": 1e-8},
+                "samplers": [{"name": rng.choice(["ddpm", "ddim", "heun"]), "grid": "karras", "steps": 20}],
+                "k": 4.0,
+                "k_tail": 3.0,
+                "windows": {"mid": [0.01, 1.0]},
+                "last_calls": 2,
+                "kept": 0.96,
+                "n_samples": 20,
+                "seed": 7,
+            }
+        }
     return cfg
 
 

@@ -123,7 +123,16 @@ def _interrupt_while_training(cmd, out, sig, env):
     held = Path(f"{gate}.held")
     gate.touch()
     with open(out, "w") as stream:
-        run = subprocess.Popen(cmd, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        run = subprocess.Popen(
+            cmd,
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+            # a run started in the background of a non-interactive shell (nohup ... &)
+            # inherits SIGINT ignored, and a Ctrl-C would then never reach snakemake
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         try:
             deadline = time.monotonic() + 300
             while not held.exists():

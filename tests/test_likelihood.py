@@ -362,3 +362,16 @@ def test_one_shared_network_scores_the_flow_and_the_diffusion(tmp_path):
     log_q = likelihood.log_likelihood(net.serving(flow).terms, flow, test, spec["steps"], t_min)
     expected = likelihood.kl_divergence(likelihood.log_density(dist, test), log_q)["kl"]
     assert kl["flow"] == expected
+
+
+@pytest.mark.parametrize("proc", [process.Diffusion(3.0), process.LinearFlow(1.5)], ids=["diffusion", "flow"])
+def test_each_process_inverts_its_ode_time_and_knows_its_gaussian_start(proc):
+    """``t_of_tau`` inverts ``tau`` (the likelihood's ODE runs in tau), and a
+    Gaussian start's log density is scipy's N(0, scale^2 I)."""
+    from scipy.stats import multivariate_normal
+
+    t = np.array([1e-6, 0.01, 0.5, 1.0])
+    np.testing.assert_allclose(proc.t_of_tau(proc.tau(t)), t, rtol=1e-12)
+    x = np.random.default_rng(3).standard_normal((50, 2)) * 2
+    want = multivariate_normal(np.zeros(2), proc.scale**2 * np.eye(2)).logpdf(x)
+    np.testing.assert_allclose(proc.source_log_density(x), want, rtol=1e-12)

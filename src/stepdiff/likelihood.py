@@ -194,7 +194,7 @@ def log_density(dist, x, sigma_t=0.0, alpha=1.0) -> np.ndarray:
 
 def exact_field(process, dist):
     """The exact denoiser of ``dist`` under ``process`` and its Jacobian's trace."""
-    if process.kind == "flow" and not process.gaussian:
+    if not process.gaussian:
         raise ValueError("an exact denoiser of a flow needs a Gaussian source")
     if not _has_density(dist):
         raise ValueError(f"{type(dist).__name__} has no density: it has no likelihood")
@@ -249,16 +249,7 @@ def source_log_density(process, x) -> np.ndarray:
     annulus's ``1 / (2 pi r (outer - inner))`` on its ring and ``-inf`` off it:
     a bounded source gives a model density that is zero off the image of its
     support, and an infinite KL from any data law with unbounded support."""
-    x = np.asarray(x, dtype=float)
-    d = x.shape[1]
-    if process.kind == "flow" and not process.gaussian:
-        ring = process.annulus
-        r = np.linalg.norm(x, axis=1)
-        inside = (r >= ring.inner) & (r <= ring.outer)
-        density = 2 * np.pi * np.maximum(r, ring.inner) * (ring.outer - ring.inner)
-        return np.where(inside, -np.log(density), -np.inf)
-    scale = process.scale
-    return -0.5 * (x**2).sum(1) / scale**2 - 0.5 * d * np.log(2 * np.pi * scale**2)
+    return process.source_log_density(np.asarray(x, dtype=float))
 
 
 def true_start(dist, process):
@@ -269,8 +260,7 @@ def true_start(dist, process):
 
 def _time(process, tau: float) -> float:
     """The time of ODE time ``tau`` (the inverse of ``process.tau``)."""
-    t = (tau / process.sigma) ** 2 if process.kind == "diffusion" else tau
-    return min(float(t), 1.0)
+    return min(float(process.t_of_tau(tau)), 1.0)
 
 
 def tau_grid(process, steps: int, t_min: float, rho: float = RHO) -> np.ndarray:

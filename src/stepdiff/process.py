@@ -40,6 +40,19 @@ class Annulus:
         angle = 2 * np.pi * u[:, 1]
         return np.column_stack([r * np.cos(angle), r * np.sin(angle)])
 
+    def log_density(self, x) -> np.ndarray:
+        """``1 / (2 pi r (outer - inner))`` on the ring, ``-inf`` off it."""
+        r = np.linalg.norm(x, axis=1)
+        inside = (r >= self.inner) & (r <= self.outer)
+        density = 2 * np.pi * np.maximum(r, self.inner) * (self.outer - self.inner)
+        return np.where(inside, -np.log(density), -np.inf)
+
+
+def gaussian_log_density(x, scale: float) -> np.ndarray:
+    """``log N(x; 0, scale^2 I)`` per row."""
+    d = x.shape[1]
+    return -0.5 * (x**2).sum(1) / scale**2 - 0.5 * d * np.log(2 * np.pi * scale**2)
+
 
 @dataclass(frozen=True)
 class Diffusion:
@@ -47,6 +60,7 @@ class Diffusion:
 
     sigma: float
     kind = "diffusion"
+    gaussian = True  # its start is N(0, sigma^2 I): the exact denoisers' posterior is Gaussian
 
     def path(self, t):
         """``(alpha_t, sigma_t)``: ``x_t = alpha_t x0 + sigma_t eps``, eps ~ N(0, I)."""
@@ -54,6 +68,14 @@ class Diffusion:
 
     def tau(self, t):
         return self.sigma * t**0.5
+
+    def t_of_tau(self, tau):
+        """Inverse of ``tau``."""
+        return (tau / self.sigma) ** 2
+
+    def source_log_density(self, x) -> np.ndarray:
+        """``log`` of the start's density, ``N(0, sigma^2 I)``."""
+        return gaussian_log_density(x, self.sigma)
 
     def t_of_level(self, level):
         """Inverse of ``sigma_t / alpha_t`` (the noise level the network sees)."""
@@ -102,6 +124,15 @@ class LinearFlow:
 
     def tau(self, t):
         return t
+
+    def t_of_tau(self, tau):
+        """Inverse of ``tau``."""
+        return tau
+
+    def source_log_density(self, x) -> np.ndarray:
+        """``log`` of the source's density: ``N(0, scale^2 I)``, or the
+        annulus's (``-inf`` off its ring: a bounded source)."""
+        return gaussian_log_density(x, self.scale) if self.annulus is None else self.annulus.log_density(x)
 
     def t_of_level(self, level):
         """Inverse of ``sigma_t / alpha_t = scale t / (1 - t)``."""
@@ -153,7 +184,7 @@ def from_description(desc: dict):
 def exact_denoiser(process, dist):
     """``D(x, t) = E[x0 | x_t = x]`` of a distribution with an analytic
     posterior mean (Gaussian mixtures, the Swiss roll), under ``process``."""
-    if process.kind == "flow" and not process.gaussian:
+    if not process.gaussian:
         raise ValueError("an exact denoiser of a flow needs a Gaussian source")
 
     def denoiser(x, t):

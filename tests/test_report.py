@@ -10,16 +10,19 @@ only), and checks what the page shows: each figure's ``img`` decoded, laid out
 and equal to the file the run made, each caption free of raw maths (``$``).
 """
 
+import ast
 import base64
 import fcntl
 import io
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import snakemake
@@ -27,11 +30,6 @@ from PIL import Image
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium", path="/usr/bin")
 MISSING = "Chromium is not installed (apt-get install chromium)"
-# Skipped before the shared run starts; CI (CI=true, where `make test` installs it) fails instead.
-pytestmark = [
-    pytest.mark.workflow,
-    pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI") != "true", reason=MISSING),
-]
 
 # Keep Chromium off the network: a file:// page only, no DNS, no background services.
 FLAGS = [
@@ -210,6 +208,10 @@ def report(finished_run):
     return path
 
 
+# Skipped before the shared run starts; CI (CI=true, where `make test` installs it) fails instead.
+# (Marks on this test only: the captions' rendering test below needs neither Chromium nor a run.)
+@pytest.mark.workflow
+@pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI") != "true", reason=MISSING)
 def test_every_figure_shows_with_a_caption_free_of_raw_maths(finished_run, report, tmp_path):
     assert CHROMIUM, f"{MISSING} (CI=true: `make test` installs it, so the report test must run)"
     workdir, _ = finished_run
@@ -253,3 +255,58 @@ def test_every_figure_shows_with_a_caption_free_of_raw_maths(finished_run, repor
     image = Image.open(screenshot).convert("RGB")
     assert image.size[0] > 100 and image.size[1] > 100
     assert any(low != high for low, high in image.getextrema()), "the screenshot is blank"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+MATH_ROLE = re.compile(r":math:`[^`]*`")
+# Formulas once written as plain text or code, which must now sit in :math: roles.
+RAW_MATHS = re.compile(
+    r"\bsigma_|\bsigma\s*[*=^]|\beps\b|\bsqrt\b|\bx0\b|\bx_t\b|\bx1\b|\bp_[01t]\b|\balpha_t\b"
+    r"|\^|\bN\(0,|\bE\[|\bPhi\b|\bW2\b|\|\s*G|\bKL\(|\blog [pq]\b|\bt\s*=\s*[01]\b|\bmu\(|\blam_t\b"
+)
+
+
+def _captions():
+    """Each caption as Snakemake renders it: {name: (its Jinja template, the ``snakemake`` object)};
+    a study's is its module's ``CAPTION`` (read without importing the module) through study.rst."""
+    wildcards = SimpleNamespace(experiment="exp3", comparison="roll_nfe", study="start")
+    captions = {}
+    for path in sorted((ROOT / "workflow" / "report").glob("*.rst")):
+        params = SimpleNamespace(caption="")
+        captions[path.name] = (path.read_text(), SimpleNamespace(wildcards=wildcards, params=params))
+    for path in sorted((ROOT / "src" / "stepdiff" / "studies").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and "CAPTION" in [getattr(t, "id", None) for t in node.targets]:
+                caption = ast.literal_eval(node.value).replace("{study}", path.stem)
+                params = SimpleNamespace(caption=caption)
+                snakemake = SimpleNamespace(wildcards=wildcards, params=params)
+                captions[f"{path.stem}.CAPTION"] = (captions["study.rst"][0], snakemake)
+    return captions
+
+
+@pytest.mark.filterwarnings('ignore:Argument "writer_name":PendingDeprecationWarning')
+def test_every_caption_renders_its_maths():
+    """Every caption of the report, rendered as Snakemake does (Jinja, then docutils' HTML writer):
+    no docutils warning or error, every :math: role typeset (one ``formula`` span each, no LaTeX
+    command unknown or left raw), and no formula left as plain text or code outside :math: roles."""
+    import jinja2
+    from docutils.core import publish_parts
+
+    captions = _captions()
+    assert len([name for name in captions if name.endswith(".CAPTION")]) == 8, sorted(captions)
+    failures = []
+    for name, (template, context) in captions.items():
+        rst = jinja2.Template(template).render(snakemake=context, categories={}, files={})
+        body = publish_parts(rst, writer_name="html")["body"]
+        if "System Message" in body or "problematic" in body:
+            failures.append(f"{name}: docutils reports a problem:\n{body}")
+        roles, formulas = len(MATH_ROLE.findall(rst)), body.count('class="formula"')
+        if formulas != roles:
+            failures.append(f"{name}: {roles} :math: roles but {formulas} typeset formulas")
+        if 'class="unknown"' in body or "\\" in body or "$" in body:
+            failures.append(f"{name}: LaTeX left untypeset:\n{body}")
+        outside = MATH_ROLE.sub(" ", rst).replace("``sigma``", "``grid``")  # the grid's name stays
+        for line in outside.splitlines():
+            if found := RAW_MATHS.findall(line) + re.findall(r"\bsigma\b", line):
+                failures.append(f"{name}: a formula outside :math: ({found}): {line.strip()}")
+    assert not failures, "\n".join(failures)

@@ -42,20 +42,21 @@ COUPLINGS = ("independent", "ot")
 PATH_STARTS = 1000  # the starts whose paths are measured: W2^2 by exact assignment is O(m^3)
 EXACT_POINTS = 500  # the moons' point set whose exact flow is drawn: n m K exponentials a call
 
-CAPTION = """Few-step study **{study}** (docs/theory.md sections 19 and 20). Top left and
-centre: the Swiss roll's linear flow from N(0, I), the median distance of samples to the curve
-and the fraction beyond the curve threshold against the network evaluations (NFE), each with one
-standard error: the flow with Euler steps (exact denoiser: open; the shared roll network:
-filled), reflow (a flow trained on the pairs (z, Phi(z)) of a teacher: the exact map or the
-network) with Euler steps, the one-step student G(z) regressing the network's map, and G(z)
-renoised and denoised once by the network (2 NFE); stars: the teachers. Top right: one-step
-samples G(z) coloured by their distance |G(z) - Phi(z)| to the exact map. Bottom left: the
-straightness S of each flow along its own paths, beside its excess transport cost TC - W2^2
-(W2^2 by exact assignment of equal samples). Bottom centre: 8 Gaussians to moons, W2 to
-held-out points by exact assignment against NFE, the independent and the minibatch-OT
-coupling (mean and standard error over seeds) and the exact flow of the independent coupling;
-the grey band is the floor, W2 between two draws of the moons. Bottom right: the student's
-error split, |G - Phi_exact| against the teacher's own error |Phi_teacher - Phi_exact|."""
+CAPTION = r"""Few-step study **{study}** (docs/theory.md sections 19 and 20). Top left and centre: the
+Swiss roll's linear flow from :math:`\mathcal N(0, I)`, the median distance of samples to the curve and
+the fraction beyond the curve threshold against the network evaluations (NFE), each with one standard
+error: the flow with Euler steps (exact denoiser: open; the shared roll network: filled), reflow (a flow
+trained on the pairs :math:`(z, \Phi(z))` of a teacher: the exact map or the network) with Euler steps,
+the one-step student :math:`G(z)` regressing the network's map, and :math:`G(z)` renoised and denoised
+once by the network (2 NFE); stars: the teachers. Top right: one-step samples :math:`G(z)` coloured by
+their distance :math:`\lVert G(z) - \Phi(z)\rVert` to the exact map. Bottom left: the straightness
+:math:`S` of each flow along its own paths, beside its excess transport cost :math:`\mathrm{TC} - W_2^2`
+(:math:`W_2^2` by exact assignment of equal samples). Bottom centre: 8 Gaussians to moons, :math:`W_2`
+to held-out points by exact assignment against NFE, the independent and the minibatch-OT coupling (mean
+and standard error over seeds) and the exact flow of the independent coupling; the grey band is the
+floor, :math:`W_2` between two draws of the moons. Bottom right: the student's error split,
+:math:`\lVert G - \Phi_{\text{exact}}\rVert` against the teacher's own error
+:math:`\lVert \Phi_{\text{teacher}} - \Phi_{\text{exact}}\rVert`."""
 
 
 def level_min(spec: dict, config: dict) -> float:

@@ -42,9 +42,9 @@ DATA = ()  # no data job: the training set is drawn by the train job, from the r
 
 
 # The report's caption of its figure (reStructuredText; ``{study}``: the study's name).
-CAPTION = """Guidance study **{study}** (docs/theory.md section 15): classifier-free guidance does not sample
-the tilted law p(x | c)^g p(x)^(1 - g). Top: the 1-D labelled Gaussian in closed form, for each
-guidance scale g: the tilted law, the guided ODE and SDE limits and each sampler's exact output law
+CAPTION = r"""Guidance study **{study}** (docs/theory.md section 15): classifier-free guidance does not sample
+the tilted law :math:`p(x \mid c)^g p(x)^{1 - g}`. Top: the 1-D labelled Gaussian in closed form, for each
+guidance scale :math:`g`: the tilted law, the guided ODE and SDE limits and each sampler's exact output law
 (mean and std). Below: a ring of Gaussian classes conditioned on one class, at each scale: the guided
 samplers with the exact denoisers and with the study's conditional network (the project's network with
 a label embedding; the null label is the unconditional denoiser), from the same starts, against a draw

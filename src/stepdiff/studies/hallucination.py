@@ -71,15 +71,15 @@ DATA = ()  # no data job: each law's training set is drawn where it is used (net
 
 
 # The report's caption of its figure (reStructuredText; ``{study}``: the study's name).
-CAPTION = """Hallucination study **{study}** (docs/theory.md section 21): Aithal et al.'s laws (25
+CAPTION = r"""Hallucination study **{study}** (docs/theory.md section 21): Aithal et al.'s laws (25
 Gaussians on a grid, the grid turned by 45 degrees, 1-D modes at 1, 2, 3), each sampled from one
 draw of starts with its exact denoiser, the ideal denoiser of a subsample of its training set and a
-network trained on it; a sample is a hallucination when it is more than k component stds from every
+network trained on it; a sample is a hallucination when it is more than :math:`k` component stds from every
 mode (an exact label). Top left: the grid network's few-step deterministic samples, hallucinations in
 red. Top middle: the rotated grid's, coloured by where the hallucinations sit (between nearest
 neighbours, along the lattice's axes, or towards a cell's centre). Top right: the Swiss roll's
 samples with the shared network, coloured by the detector's score (labels: farther than the
-threshold from the curve). Bottom left: the detector's score (the variance of the predicted x0 over
+threshold from the curve). Bottom left: the detector's score (the variance of the predicted :math:`x_0` over
 the calls in each window) of each grid sample of the few-step run against its distance to the nearest
 mode. Bottom middle: ROC curves of the detector for the grid network's runs and the roll, one line
 style per window (AUC with one standard error in the legend). Bottom right: hallucination rates with

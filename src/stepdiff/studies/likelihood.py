@@ -42,15 +42,16 @@ DATA = ()  # no data job: every draw is made where it is used
 
 
 # The report's caption of its figure (reStructuredText; ``{study}``: the study's name).
-CAPTION = """Likelihood study **{study}** (docs/theory.md section 14): each row is one data set
-under one process. Left to right: the data's log p, the model's log q (the network's, or the exact
-denoiser's where there is none) and log q - log p where the data has mass. log q is computed by the
-probability-flow ODE from each point up to the start, with the exact trace of the denoiser's Jacobian
-(no Hutchinson estimator) and fourth-order Runge-Kutta steps. Right: KL(p || q) = E[log p - log q] in
-nats over held-out points, with one standard error, for the exact denoiser and the network; "start"
-is KL(p_1 || N(0, sigma^2)) by quadrature: what a diffusion's start costs the exact model. An annulus
-source is not scored: its density is zero off its ring, so the KL from data with unbounded support
-is infinite."""
+CAPTION = r"""Likelihood study **{study}** (docs/theory.md section 14): each row is one data set under
+one process. Left to right: the data's :math:`\log p`, the model's :math:`\log q` (the network's, or the
+exact denoiser's where there is none) and :math:`\log q - \log p` where the data has mass.
+:math:`\log q` is computed by the probability-flow ODE from each point up to the start, with the exact
+trace of the denoiser's Jacobian (no Hutchinson estimator) and fourth-order Runge-Kutta steps. Right:
+:math:`\operatorname{KL}(p \parallel q) = \mathbb E[\log p - \log q]` in nats over held-out points, with
+one standard error, for the exact denoiser and the network; "start" is
+:math:`\operatorname{KL}(p_1 \parallel \mathcal N(0, \sigma^2))` by quadrature: what a diffusion's start
+costs the exact model. An annulus source is not scored: its density is zero off its ring, so the KL from
+data with unbounded support is infinite."""
 
 
 def describe(spec: dict) -> str:

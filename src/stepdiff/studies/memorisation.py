@@ -21,14 +21,14 @@ RATIO = 3.0  # memorised: |x - NN1| < |x - NN2| / RATIO (Gu et al. 2023)
 
 
 # The report's caption of its figure (reStructuredText; ``{study}``: the study's name).
-CAPTION = """Memorisation study **{study}** (docs/theory.md section 11): training sets of N
-points (the first N of one draw of the data), each sampled with its ideal denoiser (the
-point-mass mixture of the N points) and with a network trained on them, from the same starts.
+CAPTION = r"""Memorisation study **{study}** (docs/theory.md section 11): training sets of :math:`N`
+points (the first :math:`N` of one draw of the data), each sampled with its ideal denoiser (the
+point-mass mixture of the :math:`N` points) and with a network trained on them, from the same starts.
 Left: the fraction of samples closer to their nearest training point than a third of the way
 to the second; the dotted line is that fraction for a fresh draw of the data (chance level:
-about 1/3 on a curve), and the vertical line marks where the network's fraction falls through
+about :math:`1/3` on a curve), and the vertical line marks where the network's fraction falls through
 one half. Second: the energy distance to held-out data with one standard error, and the noise
-floor. Right: samples over the training points for the smallest and the largest N."""
+floor. Right: samples over the training points for the smallest and the largest :math:`N`."""
 
 
 def nearest_two(x, points):

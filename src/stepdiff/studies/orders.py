@@ -55,14 +55,14 @@ ROUNDOFF = 1e-11  # errors below this (relative to the data's scale) are float64
 
 
 # The report's caption of its figure (reStructuredText; ``{study}``: the study's name).
-CAPTION = """Orders study **{study}** (docs/theory.md sections 9 and 13): each deterministic
-sampler's largest error along its path from five fixed starts against the closed-form flow map of
-Gaussian data (no start mismatch, no sampling noise: the discretisation error alone), against the
-number of denoiser evaluations, one panel per process and grid. Filled points: the range where the
-error falls as C steps^-p, with the fitted p in the legend. On the karras and logsnr grids: DDIM and
-Euler 1, Heun and DPM-Solver++(2M) 2, DPM-Solver++(3M) 2 (its first step is DDIM's), UniPC 3.
-"No fit": the law does not hold by the largest count (the diffusion's uniform grid; multistep
-samplers on grids uniform in tau, whose last steps in log tau do not shrink)."""
+CAPTION = r"""Orders study **{study}** (docs/theory.md sections 9 and 13): each deterministic sampler's
+largest error along its path from five fixed starts against the closed-form flow map of Gaussian data
+(no start mismatch, no sampling noise: the discretisation error alone), against the number of denoiser
+evaluations, one panel per process and grid. Filled points: the range where the error falls as
+:math:`C \cdot \text{steps}^{-p}`, with the fitted :math:`p` in the legend. On the karras and logsnr
+grids: DDIM and Euler 1, Heun and DPM-Solver++(2M) 2, DPM-Solver++(3M) 2 (its first step is DDIM's),
+UniPC 3. "No fit": the law does not hold by the largest count (the diffusion's uniform grid; multistep
+samplers on grids uniform in :math:`\tau`, whose last steps in :math:`\log \tau` do not shrink)."""
 
 
 def figure_experiments(spec: dict) -> list[str]:

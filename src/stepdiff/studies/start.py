@@ -27,15 +27,15 @@ TEST_SIZE = 5000  # the held-out draw every run is scored against
 
 
 # The report's caption of its figure (reStructuredText; ``{study}``: the study's name).
-CAPTION = """Start study **{study}** (docs/theory.md section 10): the energy distance to
-held-out data of one deterministic sampler with the exact denoiser of the data, at several
-noise scales sigma, started from N(0, sigma^2) (the usual start) and from the true p_1 (data
-plus noise), with one standard error; triangles are a network at each sigma (the study's own,
-or one shared network of the data served at every sigma), started from N(0, sigma^2); black
-diamonds are learned experiments' runs of the same sampler; the grey band is the noise floor.
-Where N(0, sigma^2) is not p_1 (sigma comparable to the data's scale) a deterministic sampler
-keeps the mismatch to the end: the floor is the start, and starting from p_1, or a larger sigma,
-removes it."""
+CAPTION = r"""Start study **{study}** (docs/theory.md section 10): the energy distance to held-out data
+of one deterministic sampler with the exact denoiser of the data, at several noise scales
+:math:`\sigma`, started from :math:`\mathcal N(0, \sigma^2 I)` (the usual start) and from the true
+:math:`p_1` (data plus noise), with one standard error; triangles are a network at each :math:`\sigma`
+(the study's own, or one shared network of the data served at every :math:`\sigma`), started from
+:math:`\mathcal N(0, \sigma^2 I)`; black diamonds are learned experiments' runs of the same sampler; the
+grey band is the noise floor. Where :math:`\mathcal N(0, \sigma^2 I)` is not :math:`p_1` (:math:`\sigma`
+comparable to the data's scale) a deterministic sampler keeps the mismatch to the end: the floor is the
+start, and starting from :math:`p_1`, or a larger :math:`\sigma`, removes it."""
 
 
 def networks_of(spec: dict, config: dict | None = None) -> dict:

@@ -57,10 +57,10 @@ DATA = ("train", "test")  # an experiment's data sets: data.n training points, n
 
 
 # The report's caption of its figure (reStructuredText; ``{study}``: the study's name).
-CAPTION = """Training study **{study}** (docs/theory.md section 17): networks from one base
+CAPTION = r"""Training study **{study}** (docs/theory.md section 17): networks from one base
 recipe, each variant changing what the table's change column says, trained on one draw of the data
 with one torch seed and sampled from the same starts. Left: each network's mean squared error against
-the exact denoiser over x_t ~ p_t at each trained noise level (with one standard error), beside the
+the exact denoiser over :math:`x_t \sim p_t` at each trained noise level (with one standard error), beside the
 task's own error (dashed: what no denoiser can know). Middle: the samples' median distance to the curve
 and the fraction farther than the threshold, with standard errors, and the CPU-seconds each network's
 training took (measured by the job: not reproducible bit for bit). Right: the base recipe's samples and

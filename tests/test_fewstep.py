@@ -131,10 +131,10 @@ def test_the_moons_rows_have_the_exact_one_step_answer_and_the_floor():
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"network": "nowhere"}, r"fewstep\.few\.network: no networks entry 'nowhere'"),
+        ({"network": "nowhere"}, r"fewstep\.few\.network: no network 'nowhere'"),
         (
             {"teacher": {"sampler": "ddpm", "steps": 5}},
-            r"fewstep\.few\.teacher\.sampler: ddpm does not sample a flow",
+            r"fewstep\.few\.teacher\.sampler: ddpm is not a flow sampler",
         ),
         ({"data": {**ROLL, "scale": 0.1}}, r"fewstep\.few\.data: not the law of networks\.tinyroll\.data"),
         ({"data": {"kind": "gaussian", "mean": 0.0, "std": 1.0}}, r"fewstep\.few\.data: a law on a curve"),

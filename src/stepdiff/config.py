@@ -12,7 +12,7 @@ from functools import partial
 from . import data, studies
 from .grids import KARRAS_T_MIN, last_time
 from .process import from_config as process_of
-from .registry import DEFAULT_GRID, SAMPLERS, ConfigError, as_list, parse_label, sampler_runs
+from .registry import DEFAULT_GRID, SAMPLERS, ConfigError, as_list, network_entry, parse_label, sampler_runs
 
 
 def sweeps(exp: dict, runs=None) -> dict[str, list[int]]:
@@ -61,13 +61,10 @@ def resolve_networks(config: dict) -> None:
     for e, exp in config["experiments"].items():
         if "network" not in exp:
             continue
-        key = f"experiments.{e}.network"
-        if exp["network"] not in networks:
-            names = sorted(networks)
-            raise ConfigError(f"{key}: no network {exp['network']!r}; the networks section has {names}")
+        net = network_entry(config, exp["network"], f"experiments.{e}.network")
         if ("sigma" in exp) == ("source" in exp):
             continue  # refused by check_config, naming the key
-        exp["model"] = shared_model(exp, networks[exp["network"]])  # the schema refuses both given
+        exp["model"] = shared_model(exp, net)  # the schema refuses both given
 
 
 def process_kind(exp: dict) -> str:

@@ -64,6 +64,28 @@ def parse_label(label: str) -> tuple[str, str]:
     )
 
 
+def sampler_of(label: str, process: str, key: str) -> tuple[str, str]:
+    """``(sampler, grid)`` of the run label a config ``key`` names; refused,
+    naming the key, when it is no label or its sampler does not serve the
+    ``process`` kind (``"diffusion"`` or ``"flow"``)."""
+    try:
+        sampler, grid = parse_label(label)
+    except ConfigError as error:
+        raise ConfigError(f"{key}: {error}") from None
+    if process not in SAMPLERS[sampler].processes:
+        raise ConfigError(f"{key}: {sampler} is not a {process} sampler")
+    return sampler, grid
+
+
+def network_entry(config: dict, name: str, key: str) -> dict:
+    """The ``networks`` entry a config ``key`` names; refused, naming the key
+    and the entries there are, when there is none."""
+    networks = config.get("networks", {})
+    if name not in networks:
+        raise ConfigError(f"{key}: no network {name!r}; the networks section has {sorted(networks)}")
+    return networks[name]
+
+
 def run_of(key: str) -> tuple[str, int]:
     """(label, steps) from a ``{label}-{steps}`` key (or a file named so)."""
     label, steps = key.rsplit("/", 1)[-1].split(".", 1)[0].rsplit("-", 1)

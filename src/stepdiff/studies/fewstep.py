@@ -31,7 +31,7 @@ from .. import process, runner, transport
 from ..data import from_config, on_curve
 from ..grids import times
 from ..network import Training
-from ..registry import SAMPLERS, ConfigError, parse_label
+from ..registry import ConfigError, network_entry, sampler_of
 from ..seeds import int_seed, rng_for
 
 SECTION = "fewstep"  # its config section: every entry there is one study of this kind
@@ -91,19 +91,15 @@ def teachers(spec: dict) -> list[str]:
 
 def check(spec: dict, key: str, config: dict) -> None:
     name = spec["network"]
-    shared = config.get("networks", {})
-    if name not in shared:
-        raise ConfigError(f"{key}.network: no networks entry {name!r} (have: {', '.join(shared) or 'none'})")
+    net = network_entry(config, name, f"{key}.network")
     if not on_curve(from_config(spec["data"])):
         raise ConfigError(
             f"{key}.data: a law on a curve, without noise (swiss_roll, spiral): it scores samples"
         )
     law = {k: v for k, v in spec["data"].items() if k != "n"}  # n: how many points a network saw
-    if {k: v for k, v in shared[name]["data"].items() if k != "n"} != law:
+    if {k: v for k, v in net["data"].items() if k != "n"} != law:
         raise ConfigError(f"{key}.data: not the law of networks.{name}.data, which teaches it")
-    sampler, _ = parse_label(spec["teacher"]["sampler"])
-    if "flow" not in SAMPLERS[sampler].processes:
-        raise ConfigError(f"{key}.teacher.sampler: {sampler} does not sample a flow")
+    sampler_of(spec["teacher"]["sampler"], "flow", f"{key}.teacher.sampler")
 
 
 def _t_min(params: dict) -> float:

@@ -26,7 +26,7 @@ import numpy as np
 from .. import guidance, laws, process, runner
 from ..grids import KARRAS_T_MIN
 from ..network import Training
-from ..registry import SAMPLERS, ConfigError, parse_label, run_label, sampler_runs
+from ..registry import ConfigError, parse_label, run_label, sampler_of, sampler_runs
 from ..seeds import canonical_key, int_seed, rng_for
 
 SECTION = "guidance"  # its config section: every entry there is one study of this kind
@@ -64,12 +64,7 @@ def check(spec: dict, key: str, config: dict) -> None:
         ("gaussian.samplers", sampler_runs(spec["gaussian"])),
     ):
         for label, steps in runs:
-            try:
-                sampler, grid = parse_label(label)
-            except ConfigError as error:
-                raise ConfigError(f"{key}.{where}: {error}") from None
-            if "diffusion" not in SAMPLERS[sampler].processes:
-                raise ConfigError(f"{key}.{where}: {sampler} is not a diffusion sampler")
+            sampler, grid = sampler_of(label, "diffusion", f"{key}.{where}")
             if (
                 where == "samplers"
                 and "model" in spec

@@ -25,7 +25,7 @@ from .. import process, runner
 from ..data import from_config, on_curve, point_masses
 from ..grids import times
 from ..network import training
-from ..registry import SAMPLERS, ConfigError, parse_label, run_label, sampler_runs
+from ..registry import SAMPLERS, ConfigError, network_entry, parse_label, run_label, sampler_of, sampler_runs
 from ..seeds import rng_for
 
 SECTION = "hallucination"  # its config section: every entry there is one study of this kind
@@ -122,20 +122,13 @@ def check(spec: dict, key: str, config: dict) -> None:
         raise ConfigError(f"{key}.ideal_points: {spec['ideal_points']} above n_train = {spec['n_train']}")
     if "roll" in spec:
         roll = spec["roll"]
-        net = config.get("networks", {}).get(roll["network"])
-        if net is None:
-            raise ConfigError(f"{key}.roll.network: no network {roll['network']!r} in the networks section")
+        net = network_entry(config, roll["network"], f"{key}.roll.network")
         if not on_curve(from_config(net["data"])):
             raise ConfigError(
                 f"{key}.roll.network: {roll['network']} learned data off a curve "
                 "(a swiss_roll, or a spiral with noise 0, is needed)"
             )
-        try:
-            sampler, _ = parse_label(roll["sampler"])
-        except ConfigError as error:
-            raise ConfigError(f"{key}.roll.sampler: {error}") from None
-        if "diffusion" not in SAMPLERS[sampler].processes:
-            raise ConfigError(f"{key}.roll.sampler: {sampler} is not a diffusion sampler")
+        sampler_of(roll["sampler"], "diffusion", f"{key}.roll.sampler")
 
 
 def law_of(name: str):

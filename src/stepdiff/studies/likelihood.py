@@ -27,7 +27,7 @@ import numpy as np
 from .. import likelihood, process
 from ..data import from_config
 from ..network import training
-from ..registry import ConfigError
+from ..registry import ConfigError, network_entry
 from ..seeds import rng_for
 
 SECTION = "likelihood"  # its config section: every entry there is one study of this kind
@@ -115,9 +115,7 @@ def check(spec: dict, key: str, config: dict) -> None:
         elif from_config(section).dim != 2:
             raise ConfigError(f"{where}.data: 2-D data is needed (the maps are of the plane)")
         if "network" in s:
-            shared = config.get("networks", {}).get(s["network"])
-            if shared is None:
-                raise ConfigError(f"{where}.network: no network {s['network']!r} in the networks section")
+            shared = network_entry(config, s["network"], f"{where}.network")
             if shared["data"] != section:
                 raise ConfigError(f"{where}.network: {s['network']} learned other data than this set's")
             if shared["levels"][0] > spec["level_min"] * (1 + 1e-9):

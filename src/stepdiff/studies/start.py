@@ -18,7 +18,7 @@ import numpy as np
 from .. import process, runner
 from ..data import from_config
 from ..network import training
-from ..registry import SAMPLERS, ConfigError, parse_label, sampler_runs, start_key
+from ..registry import ConfigError, network_entry, parse_label, sampler_of, sampler_runs, start_key
 from ..seeds import rng_for
 
 SECTION = "starts"  # its config section: every entry there is one study of this kind
@@ -79,16 +79,9 @@ def shared_networks(spec: dict) -> list[str]:
 
 
 def check(spec: dict, key: str, config: dict) -> None:
-    try:
-        sampler, _ = parse_label(spec["sampler"])
-    except ConfigError as error:
-        raise ConfigError(f"{key}.sampler: {error}") from None
-    if "diffusion" not in SAMPLERS[sampler].processes:
-        raise ConfigError(f"{key}.sampler: {sampler} is not a diffusion sampler")
+    sampler_of(spec["sampler"], "diffusion", f"{key}.sampler")
     if "network" in spec:
-        net = config.get("networks", {}).get(spec["network"])
-        if net is None:
-            raise ConfigError(f"{key}.network: no network {spec['network']!r} in the networks section")
+        net = network_entry(config, spec["network"], f"{key}.network")
         law = {k: v for k, v in spec["data"].items() if k != "n"}  # n: a training set's size
         if {k: v for k, v in net["data"].items() if k != "n"} != law:
             raise ConfigError(f"{key}.network: {spec['network']} learned other data than this study's")

@@ -21,7 +21,7 @@ from .. import errors, process, runner
 from ..data import from_config, on_curve
 from ..grids import last_time
 from ..network import training
-from ..registry import SAMPLERS, ConfigError, parse_label
+from ..registry import SAMPLERS, ConfigError, sampler_of
 from ..seeds import rng_for
 
 BASE, EXACT = "base", "exact"  # the base recipe's row, the exact denoiser's row
@@ -88,11 +88,8 @@ def check(spec: dict, key: str, config: dict) -> None:
     taken = {BASE, EXACT} & set(spec["variants"])
     if taken:
         raise ConfigError(f"{key}.variants: {sorted(taken)} name the base recipe and the exact denoiser")
-    try:
-        sampler, grid = parse_label(spec["sampler"])
-    except ConfigError as error:
-        raise ConfigError(f"{key}.sampler: {error}") from None
-    if "diffusion" not in SAMPLERS[sampler].processes or SAMPLERS[sampler].stochastic:
+    sampler, grid = sampler_of(spec["sampler"], "diffusion", f"{key}.sampler")
+    if SAMPLERS[sampler].stochastic:
         raise ConfigError(f"{key}.sampler: {sampler} is not a deterministic diffusion sampler")
     t_min = spec["model"]["t_min"]
     last = last_time(spec["steps"], grid, t_min)

@@ -115,7 +115,7 @@ def test_the_moons_rows_have_the_exact_one_step_answer_and_the_floor():
     law = transport.eight_gaussians_law(moons["scale"], moons["var"])
     exact = transport.mixture_source_denoiser(points, law)
     nets = {f"moons_{c}_0": exact for c in fewstep.COUPLINGS}
-    rows, _ = fewstep.moons_rows(params, "t", nets)
+    rows = fewstep.moons_rows(params, "t", nets)
     table = pd.DataFrame(rows)
     one = table[(table["nfe"] == 1) & (table["coupling"] == "ot")]["value"].item()
     from stepdiff.seeds import rng_for

@@ -5,10 +5,10 @@ Usage: python benchmarks/compare_runs.py BEFORE AFTER [--rename OLD=NEW ...]
 BEFORE and AFTER are two finished runs' folders (each with results/ in it).
 Compares every array (.npy, and each entry of .npz, models included) and
 every table (.csv, value by value, and its columns) under results/data,
-models, runs, reference and metrics; figures, logs and benchmarks are not
+models, networks, runs, reference, metrics and studies; figures, logs and benchmarks are not
 results. A table's columns may only be added to (a refactor may add a
 column, as the memorisation table's crossing). ``--rename`` maps an output
-that moved (``metrics/memorisation/memorisation.csv=metrics/studies/memorisation.csv``).
+that moved (``metrics/studies/memorisation.csv=studies/memorisation/table.csv``).
 Exits 1 and lists what differs.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-PARTS = ("data", "models", "runs", "reference", "metrics")
+PARTS = ("data", "models", "networks", "runs", "reference", "metrics", "studies")
 
 
 def outputs(root: Path) -> dict[str, Path]:

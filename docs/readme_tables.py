@@ -196,7 +196,7 @@ def fast(results: Path) -> str:
 
 def training(results: Path) -> str:
     """The training study: each recipe's change, cost, and distance to the curve."""
-    table = read(results, "metrics/studies/training.csv")
+    table = read(results, "studies/training/table.csv")
     rows = []
     for r in table.itertuples():
         cpu = "" if pd.isna(r.train_cpu_s) else f"{r.train_cpu_s:.0f}"
@@ -209,7 +209,7 @@ def training(results: Path) -> str:
 
 def orders(results: Path) -> str:
     """Each sampler's fitted order by grid and process (blank: no range where it holds)."""
-    table = read(results, "metrics/studies/orders.csv")
+    table = read(results, "studies/orders/table.csv")
     fitted = table.groupby(["process", "sampler", "grid"], sort=False)["order"].first().unstack("grid")
     rows = [
         [process, NAMES.get(sampler, sampler), *("" if pd.isna(v) else f"{v:.2f}" for v in values)]
@@ -220,7 +220,7 @@ def orders(results: Path) -> str:
 
 def likelihood(results: Path) -> str:
     """Each set's KL(p || q) and NLL in nats, exact and learned, beside the data's entropy."""
-    table = read(results, "metrics/studies/likelihood.csv").set_index(["set", "denoiser", "metric"])
+    table = read(results, "studies/likelihood/table.csv").set_index(["set", "denoiser", "metric"])
     rows = []
     for (name, process), _ in table.groupby(["set", "process"], sort=False):
         entropy = table.loc[(name, "data", "entropy")]
@@ -248,7 +248,7 @@ def likelihood(results: Path) -> str:
 
 def guidance_gaussian(results: Path) -> str:
     """The 1-D labelled Gaussian: each guided law's (mean, std) against the tilted law's."""
-    table = read(results, "metrics/studies/guidance.csv")
+    table = read(results, "studies/guidance/table.csv")
     table = table[table["part"] == "gaussian"].pivot_table(
         index=["scale", "sampler", "steps"], columns="metric", values="value", sort=False
     )
@@ -264,7 +264,7 @@ def guidance_gaussian(results: Path) -> str:
 def guidance_ring(results: Path) -> str:
     """The ring: guided samples' energy distance to the tilted law, exact and learned,
     and the learned guided law's distance to the exact one (paired starts)."""
-    table = read(results, "metrics/studies/guidance.csv")
+    table = read(results, "studies/guidance/table.csv")
     ring = table[(table["part"] == "ring") & (table["sampler"] != "tilted")]
     rows = []
     for (g, sampler, grid, steps), run in ring.groupby(["scale", "sampler", "grid", "steps"], sort=False):
@@ -287,7 +287,7 @@ def start(results: Path) -> str:
     """The start study's energy distances by sigma and start, the start's effect
     (from N(0, sigma^2) minus from p_1), and beside them the learned experiments'
     runs of the same sampler; the noise floor below."""
-    study = read(results, "metrics/studies/start.csv")
+    study = read(results, "studies/start/table.csv")
     energy = {(row.sigma, row.start): (row.energy, row.energy_se) for row in study.itertuples()}
     sampler, grid, steps = START_RUN
     for experiment, sigma in START_EXPERIMENTS.items():
@@ -321,7 +321,7 @@ def start(results: Path) -> str:
 
 def memorisation_runs(results: Path):
     """The study's table, and its runs in column order: (label, selection) pairs."""
-    where = "metrics/studies/memorisation.csv"
+    where = "studies/memorisation/table.csv"
     table = read(results, where)
     runs = table[table["denoiser"] != "data"][["denoiser", "sampler", "grid", "steps"]].drop_duplicates()
     runs = runs.sort_values(["denoiser", "sampler", "grid", "steps"])
@@ -340,7 +340,7 @@ def memorisation(results: Path) -> str:
     fractions = {}
     for label, keys in columns:
         for size in sizes:
-            r = select(table, "metrics/studies/memorisation.csv", size=size, **keys)
+            r = select(table, "studies/memorisation/table.csv", size=size, **keys)
             fractions[label, size] = (r.at["memorised", "value"], int(r["n"].iloc[0]))
     rows = [[size, *(binomial(*fractions[label, size]) for label, _ in columns)] for size in sizes]
     lines = []
@@ -366,7 +366,7 @@ def memorisation_energy(results: Path) -> str:
     for size in sorted(table["size"].unique()):
         cells = []
         for _, keys in columns:
-            r = select(table, "metrics/studies/memorisation.csv", size=size, **keys)
+            r = select(table, "studies/memorisation/table.csv", size=size, **keys)
             cells.append(pm(r.at["energy", "value"], r.at["energy_se", "value"]))
         rows.append([size, *cells])
     return markdown(["N", *(label for label, _ in columns)], rows)
@@ -404,7 +404,7 @@ def study_tables() -> dict:
 
 
 def study_table(module, study: str, key: str, results: Path) -> str:
-    return module.result_table(read(results, f"metrics/studies/{study}.csv"), key)
+    return module.result_table(read(results, f"studies/{study}/table.csv"), key)
 
 
 TABLES.update(study_tables())

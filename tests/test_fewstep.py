@@ -151,7 +151,7 @@ def test_the_config_check_names_the_key(change, message):
 def test_the_workflow_writes_the_study_table_and_figure(finished_run):
     workdir, config = finished_run
     res = workdir / "results"
-    table = pd.read_csv(res / "metrics/studies/few.csv").fillna({"teacher": "", "coupling": ""})
+    table = pd.read_csv(res / "studies/few/table.csv").fillna({"teacher": "", "coupling": ""})
     section = yaml.safe_load(config.read_text())["fewstep"]["few"]
     nfe = table[table["metric"] == "curve_median"].groupby(["method", "teacher"])["nfe"].apply(sorted)
     assert nfe["distill", "learned"] == [1] and nfe["distill+denoise", "learned"] == [2]

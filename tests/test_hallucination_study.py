@@ -198,8 +198,8 @@ def test_the_workflow_runs_the_study(finished_run):
     workdir, _ = finished_run
     spec = load_test_config()["hallucination"]["hall"]
     for law in spec["laws"]:
-        assert (workdir / "results" / "models" / "hall" / law / "denoiser.npz").is_file()
-    table = pd.read_csv(workdir / "results" / "metrics" / "studies" / "hall.csv")
+        assert (workdir / "results" / "studies" / "hall" / "models" / law / "denoiser.npz").is_file()
+    table = pd.read_csv(workdir / "results" / "studies" / "hall" / "table.csv")
     assert list(table.columns) == list(study.COLUMNS)
     assert set(table["law"]) == {*spec["laws"], "roll"}
     assert set(table["denoiser"]) == {"law", "train", "exact", "ideal", "network"}

@@ -11,21 +11,10 @@ import yaml
 from conftest import REPO, Recorder, load_test_config, snakemake
 from snakemake.utils import validate
 
-from stepdiff import (
-    config,
-    data,
-    datasets,
-    experiment,
-    grids,
-    metrics,
-    network,
-    process,
-    provenance,
-    registry,
-    scores,
-    studies,
-)
+from stepdiff import config, data, grids, process, provenance, registry, studies
 from stepdiff.config import ConfigError, job_params
+from stepdiff.jobs import error, make_data, noise_floor, sample
+from stepdiff.jobs.networks import denoiser_for, training
 from stepdiff.studies import start
 
 
@@ -46,35 +35,36 @@ def model_file(tmp_path_factory):
 
     torch.set_num_threads(1)
     exp = EXPERIMENTS["roll"]
-    x0 = datasets.make_data(job_params("make_data", exp), "roll")["train"]
-    model, _, _ = learn.fit(network.training(job_params("train", exp), "roll", x0), log=lambda *_: None)
+    x0 = make_data.run(job_params("make_data", exp), "roll")["train"]
+    model, _, _ = learn.fit(training(job_params("train", exp), "roll", x0), log=lambda *_: None)
     path = tmp_path_factory.mktemp("model") / "denoiser.npz"
     learn.save(model, path, {})
     return path
 
 
 def run_job(job, exp, name, model_file):
-    """Call the library the way the job's script does."""
+    """Call the job module the way the job's script does."""
     label, steps = config.sampler_runs(EXPERIMENTS[name])[0]
+    test = np.random.default_rng(0).standard_normal((20, data.from_config(EXPERIMENTS[name]["data"]).dim))
     if job == "make_data":
-        datasets.make_data(exp, name)
+        make_data.run(exp, name)
     elif job == "noise_floor":
-        metrics.floor_rows(exp, name, np.zeros((5, 2)))
+        noise_floor.run(exp, name, np.zeros((5, 2)))
     elif job == "train":
         from stepdiff import learn
 
         exp["model"] = {**exp["model"], "steps": 2}  # what is read, not how long it trains
         x0 = np.random.default_rng(0).standard_normal((50, 2))
-        learn.fit(network.training(exp, name, x0), log=lambda *_: None)
+        learn.fit(training(exp, name, x0), log=lambda *_: None)
     elif job == "sample":
-        x, _ = experiment.sample_run(exp, name, label, steps)
-        scores.run_rows(exp, name, x, x, label, steps, "exact")
+        sample.sweep(exp, name, label, [steps], test)
     elif job == "sample_learned":
-        x, _ = experiment.sample_run(exp, name, label, steps, network.denoiser_for(exp, model_file))
-        scores.run_rows(exp, name, x, x, label, steps, "learned")
+        sample.sweep(exp, name, label, [steps], test, denoiser_for(exp, model_file))
     elif job == "reference":
-        x = experiment.reference_run(exp, name, label, steps)
-        scores.run_rows(exp, name, x, x, label, steps, "exact", x)
+        x = sample.reference_run(exp, name, label, steps)
+        sample.reference(exp, name, label, [steps], test, {steps: x})
+    elif job == "error":
+        error.run(exp, name, test, denoiser_for(exp, model_file))
 
 
 LEARNED = [e for e in EXPERIMENTS if config.is_learned(EXPERIMENTS[e])]
@@ -85,6 +75,7 @@ JOBS = {
     "sample": [e for e in EXPERIMENTS if e not in LEARNED],
     "sample_learned": ["roll"],
     "reference": [e for e in EXPERIMENTS if config.has_reference(EXPERIMENTS[e])],
+    "error": [e for e in LEARNED if config.has_reference(EXPERIMENTS[e])],
 }
 
 
@@ -139,18 +130,18 @@ def test_noise_floor_is_drawn_at_every_evaluated_size():
     exp = {**EXPERIMENTS["roll"], "reference": {"n_samples": 500}}
     params = job_params("noise_floor", exp)
     assert params["sizes"] == [300, 500]
-    test = datasets.make_data(job_params("make_data", exp), "roll")["test"]
-    rows = pd.DataFrame(metrics.floor_rows(params, "roll", test))
+    test = make_data.run(job_params("make_data", exp), "roll")["test"]
+    rows = pd.DataFrame(noise_floor.run(params, "roll", test))
     floor = rows.pivot(index="metric", columns="n", values="noise_floor")
     assert not np.isclose(floor[300], floor[500]).any()
-    assert len(datasets.floor_draw(params, "roll")) == 500
+    assert len(noise_floor.draw(params, "roll")) == 500
 
 
 def test_reference_runs_start_where_the_learned_runs_do():
     """Same starts: with the same (exact) denoiser, DDIM gives the same first rows."""
     exp = {**EXPERIMENTS["pair"], "reference": {"n_samples": 37}}
-    x, _ = experiment.sample_run(job_params("sample", exp), "pair", "ddim", 10)
-    ref = experiment.reference_run(job_params("reference", exp), "pair", "ddim", 10)
+    x, _ = sample.sample_run(job_params("sample", exp), "pair", "ddim", 10)
+    ref = sample.reference_run(job_params("reference", exp), "pair", "ddim", 10)
     np.testing.assert_array_equal(ref, x[:37])
 
 
@@ -159,16 +150,16 @@ def test_a_run_keeps_the_cloud_and_the_paths_at_few_rows():
     included), the paths of n_trajectories samples and the cloud of the
     first 2000, which starts at the start batch and ends at the samples."""
     exp = job_params("sample", {**EXPERIMENTS["pair"], "n_samples": 2500, "n_trajectories": 7})
-    x, record = experiment.sample_run(exp, "pair", "ddim", 1000)
+    x, record = sample.sample_run(exp, "pair", "ddim", 1000)
     rows = record.rows
     assert rows[0] == 0 and rows[-1] == 1000 and len(rows) == 41
-    assert record.paths.shape == (41, 7, 2) and record.cloud.shape == (41, experiment.CLOUD, 2)
-    np.testing.assert_array_equal(record.cloud[-1], x[: experiment.CLOUD])
+    assert record.paths.shape == (41, 7, 2) and record.cloud.shape == (41, sample.CLOUD, 2)
+    np.testing.assert_array_equal(record.cloud[-1], x[: sample.CLOUD])
     np.testing.assert_array_equal(record.paths, record.cloud[:, :7])
-    x1 = experiment.start(exp, "pair", "ddim", 1000, 2500, 2)
-    np.testing.assert_array_equal(record.cloud[0], x1[: experiment.CLOUD])
+    x1 = sample.start(exp, "pair", "ddim", 1000, 2500, 2)
+    np.testing.assert_array_equal(record.cloud[0], x1[: sample.CLOUD])
     small = job_params("sample", EXPERIMENTS["pair"])  # 200 samples: all of them, every row of 10 steps
-    x, record = experiment.sample_run(small, "pair", "ddim", 10)
+    x, record = sample.sample_run(small, "pair", "ddim", 10)
     assert record.rows.tolist() == list(range(11)) and record.cloud.shape == (11, 200, 2)
 
 
@@ -181,7 +172,7 @@ def test_training_streams_depend_on_the_experiment_name():
     x0 = np.random.default_rng(0).standard_normal((100, 2))
 
     def first_layer(name):
-        return learn.fit(network.training(exp, name, x0), log=lambda *_: None)[0].state_dict()["net.0.weight"]
+        return learn.fit(training(exp, name, x0), log=lambda *_: None)[0].state_dict()["net.0.weight"]
 
     assert torch.equal(first_layer("roll"), first_layer("roll"))
     assert not torch.equal(first_layer("roll"), first_layer("other"))
@@ -379,8 +370,8 @@ def test_a_smaller_start_draw_is_the_first_rows_of_a_larger_one(source):
     """Reference runs pair with learned runs by this: sample i starts where
     learned sample i does, whatever the two sizes."""
     exp = {"source": source, "seed": 4, "data": {"kind": "spiral", "turns": 3, "noise": 0.1}}
-    small = experiment.start(exp, "ring", "euler", 5, 100, 2)
-    large = experiment.start(exp, "ring", "euler", 5, 1000, 2)
+    small = sample.start(exp, "ring", "euler", 5, 100, 2)
+    large = sample.start(exp, "ring", "euler", 5, 1000, 2)
     np.testing.assert_array_equal(small, large[:100])
 
 
@@ -462,7 +453,7 @@ def test_every_rule_reads_exactly_its_params(recorded_run):
     * no job reads ``snakemake.config``: every setting reaches it through params;
     * a key a job reads is in its params, unless its config section does not
       set it either (a default, as for ``source`` in a diffusion) and either
-      its params would hold it if set (``config.JOB_KEYS``) or the schema
+      its params would hold it if set (``stepdiff.config.JOB_KEYS``) or the schema
       does not let that section set it; a setting read but left out of the
       params would leave stale results (``stale``);
     * every key of a rule's params is read by some job of the rule, and every

@@ -7,16 +7,18 @@ from fnmatch import fnmatch
 from stepdiff.provenance import PACKAGE, _imported_names, _module_file
 
 TIERS = [
-    # leaves: pure helpers, the processes, the curve's quadrature, the studies' index
-    ["grids", "seeds", "io", "curve", "process", "provenance", "tables", "errors", "studies/__init__"],
+    # leaves: pure helpers, the processes, the curve's quadrature, the studies' and the jobs' index
+    ["grids", "seeds", "io", "curve", "process", "provenance", "tables", "errors"],
+    ["studies/__init__", "jobs/__init__"],
     ["registry", "data"],  # names; data laws
-    # drawing data sets; samplers; the network in numpy; log q; guided laws; mode interpolation
-    ["datasets", "sampling", "network", "likelihood", "guidance", "hallucination"],
+    # samplers; the network in numpy; log q; guided laws; mode interpolation
+    ["sampling", "network", "likelihood", "guidance", "hallucination"],
     # distances and floors; running a sampler configuration; training
     ["metrics", "runner", "learn"],
-    ["experiment", "laws"],  # an experiment's runs; exact output laws on Gaussian data
-    # tables of runs; straight paths and couplings; animations; figures
+    ["laws"],  # exact output laws on Gaussian data
+    # a run's scores; straight paths and couplings; animations; figures
     ["scores", "transport", "animate", "plots"],
+    ["jobs/*"],  # the workflow layer: each kind of experiment job (its __init__ imports nothing)
     ["studies/*"],  # each study: its networks, runs, table, figure
     ["config"],  # the workflow's view of the config
 ]

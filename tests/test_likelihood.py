@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from stepdiff import data, laws, likelihood, network, process
+from stepdiff.jobs.train_network import shared_training
 from stepdiff.registry import ConfigError
 from stepdiff.seeds import rng_for
 from stepdiff.studies import likelihood as study
@@ -347,7 +348,7 @@ def test_one_shared_network_scores_the_flow_and_the_diffusion(tmp_path):
 
     torch.set_num_threads(1)
     model = dict(hidden=16, layers=2, n_freqs=2, steps=30, batch_size=64, lr=3e-3)
-    task = network.shared_training({**NETWORKS["spiral"], "model": model}, "spiral")
+    task = shared_training({**NETWORKS["spiral"], "model": model}, "spiral")
     trained, _, _ = learn.fit(task, log=lambda *_: None)
     learn.save(trained, tmp_path / "n.npz", {})
     net = network.load(tmp_path / "n.npz")

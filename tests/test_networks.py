@@ -10,6 +10,7 @@ import pytest
 from conftest import load_test_config
 
 from stepdiff import config, data, network, process
+from stepdiff.jobs.train_network import shared_training
 from stepdiff.registry import ConfigError
 
 ROLL = data.SwissRoll(scale=0.07)
@@ -56,7 +57,7 @@ def shared(tmp_path_factory):
             "lr": 3e-3,
         },
     }
-    task = network.shared_training(spec, "tiny")
+    task = shared_training(spec, "tiny")
     model, _, _ = learn.fit(task, log=lambda *_: None)
     path = tmp_path_factory.mktemp("net") / "denoiser.npz"
     learn.save(model, path, spec)

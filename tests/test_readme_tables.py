@@ -6,6 +6,7 @@ headline tables are cut from the full ones in docs/results.md."""
 import importlib.util
 import itertools
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -39,10 +40,16 @@ LABELS |= {"tilted", "ode", "sde", "ddim 500", "ddpm 500", "method", "teacher", 
 MEASURED = re.compile(r"-?\d+\.\d+ ± \d+\.\d+( \((exact|floor) -?\d+\.\d+\))?( \(\w+\))?")
 
 
+def study_table(results, study: str) -> Path:
+    """Where a study's table lives (``results/studies/{study}/table.csv``), its folder made."""
+    (results / "studies" / study).mkdir(parents=True, exist_ok=True)
+    return results / "studies" / study / "table.csv"
+
+
 def write_results(root):
     """metrics/*.csv as the workflow writes them, for every run a table shows."""
     metrics = root / "metrics"
-    (metrics / "studies").mkdir(parents=True)
+    metrics.mkdir(parents=True)
 
     tables = {}
 
@@ -74,7 +81,7 @@ def write_results(root):
     ]
     start = pd.DataFrame(start, columns=["sigma", "start", "energy", "energy_se"])
     start.insert(2, "n", 3000)
-    start.assign(nn_median=0.0004).to_csv(metrics / "studies" / "start.csv", index=False)
+    start.assign(nn_median=0.0004).to_csv(study_table(root, "start"), index=False)
 
     rows = []
     for size, learned in ((8, 0.8), (16, 0.4), (64, 0.1)):
@@ -84,14 +91,13 @@ def write_results(root):
             values = {"memorised": fraction, "energy": 0.01 / size, "energy_se": 0.002, "nn_median": 0.001}
             rows += [(size, sampler, grid, steps, steps, denoiser, 1000, m, v) for m, v in values.items()]
     columns = ["size", "sampler", "grid", "steps", "nfe", "denoiser", "n", "metric", "value"]
-    pd.DataFrame(rows, columns=columns).to_csv(metrics / "studies" / "memorisation.csv", index=False)
+    pd.DataFrame(rows, columns=columns).to_csv(study_table(root, "memorisation"), index=False)
 
-    studies = metrics / "studies"
     training = {"variant": ["base", "eps", "exact"], "change": ["-", "target=eps", "exact denoiser"]}
     training |= {"train_cpu_s": [7.0, 6.5, None], "n": 2000, "curve_median": [4e-4, 5e-4, 2e-6]}
     training |= {"curve_median_se": 1e-5, "curve_far": [0.04, 0.05, 0.0], "error_small": [4e-7, 5e-7, None]}
     pd.DataFrame(training | {"error_small_se": [2e-8, 2e-8, None]}).to_csv(
-        studies / "training.csv", index=False
+        study_table(root, "training"), index=False
     )
     orders = [
         (sampler, grid, "diffusion", steps, 1e-2 / steps, 1.02 if grid != "uniform" else None)
@@ -100,7 +106,7 @@ def write_results(root):
         for steps in (10, 20)
     ]
     columns = ["sampler", "grid", "process", "steps", "error", "order"]
-    pd.DataFrame(orders, columns=columns).to_csv(studies / "orders.csv", index=False)
+    pd.DataFrame(orders, columns=columns).to_csv(study_table(root, "orders"), index=False)
     lik = [("mix", "diffusion, sigma 1", "data", 2000, "entropy", 1.48, 0.02)]
     lik += [("mix", "diffusion, sigma 1", "start", 2000, "kl", 0.18, None)]
     for denoiser, kl in (("exact", 0.2), ("learned", 0.21)):
@@ -108,7 +114,7 @@ def write_results(root):
         lik += [("mix", "diffusion, sigma 1", denoiser, 2000, "nll", 1.68, 0.03)]
         lik += [("mix", "diffusion, sigma 1", denoiser, 2000, "ode_change_mean", 4e-4, None)]
     columns = ["set", "process", "denoiser", "n", "metric", "value", "se"]
-    pd.DataFrame(lik, columns=columns).to_csv(studies / "likelihood.csv", index=False)
+    pd.DataFrame(lik, columns=columns).to_csv(study_table(root, "likelihood"), index=False)
     guide = []
     for g in (0.0, 1.0, 3.0, 7.0):
         for law, steps in (("tilted", 0), ("ode", 0), ("sde", 0), ("ddim", 500), ("ddpm", 500)):
@@ -122,7 +128,7 @@ def write_results(root):
             ):
                 guide.append(("ring", g, "ddim", "karras", 40, denoiser, 2000, metric, value, se))
     columns = ["part", "scale", "sampler", "grid", "steps", "denoiser", "n", "metric", "value", "se"]
-    pd.DataFrame(guide, columns=columns).to_csv(studies / "guidance.csv", index=False)
+    pd.DataFrame(guide, columns=columns).to_csv(study_table(root, "guidance"), index=False)
     few = [("roll", "teacher", "exact", "", 0, 20, "curve_median", 2e-6, 1e-8)]
     few += [
         ("roll", m, "learned", "", 0, nfe, "curve_far", 0.04, 0.003)
@@ -145,7 +151,7 @@ def write_results(root):
         for s in (0, 1)
     ]
     few_columns = ["part", "method", "teacher", "coupling", "seed", "nfe", "metric", "value", "se"]
-    pd.DataFrame(few, columns=few_columns).to_csv(studies / "fewstep.csv", index=False)
+    pd.DataFrame(few, columns=few_columns).to_csv(study_table(root, "fewstep"), index=False)
     hall = [(law, "law", "none", "none", 0, 0, 0, "tail", 4.0, "", 3e-4, 0.0) for law in ("grid", "modes")]
     for law, denoiser in itertools.product(("grid", "modes"), ("exact", "ideal", "network")):
         run = (law, denoiser, "ddim", "karras", 50, 50, 2500)
@@ -158,7 +164,7 @@ def write_results(root):
     hall += [(*roll, m, 0.01, w, 0.99, 0.01) for m in ("auc", "removed") for w in ("last", "mid")]
     hall_columns = ["law", "denoiser", "sampler", "grid", "steps", "nfe", "n", "metric", "k", "window"]
     pd.DataFrame(hall, columns=[*hall_columns, "value", "se"]).to_csv(
-        studies / "hallucination.csv", index=False
+        study_table(root, "hallucination"), index=False
     )
 
 
@@ -228,13 +234,13 @@ def test_a_table_in_both_files_or_in_neither_is_named(results):
 
 
 def test_a_missing_headline_row_is_named(results):
-    table = pd.read_csv(results / "metrics" / "studies" / "orders.csv")
-    table[table["sampler"] != "heun"].to_csv(results / "metrics" / "studies" / "orders.csv", index=False)
+    table = pd.read_csv(results / "studies" / "orders" / "table.csv")
+    table[table["sampler"] != "heun"].to_csv(results / "studies" / "orders" / "table.csv", index=False)
     with pytest.raises(SystemExit, match="headline_orders: table orders has no row diffusion, Heun"):
         rt.render_files(SPLIT, results)
 
 
-@pytest.mark.parametrize("table", ["metrics/exp4.csv", "metrics/studies/start.csv"])
+@pytest.mark.parametrize("table", ["metrics/exp4.csv", "studies/start/table.csv"])
 def test_a_missing_table_is_named(results, table):
     (results / table).unlink()
     with pytest.raises(SystemExit, match=re.escape(table) + ".*make run"):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from conftest import grid_times
 
-from stepdiff import data, grids, laws, process, registry, runner, sampling, scores
+from stepdiff import data, grids, laws, process, registry, runner, sampling
+from stepdiff.jobs import sample
 from stepdiff.process import Diffusion, LinearFlow, exact_denoiser
 from stepdiff.registry import run_label
 from stepdiff.seeds import rng_for
@@ -40,7 +41,7 @@ def test_the_nfe_column_is_the_counted_evaluations_of_the_real_run(sampler, grid
     counted = runner.Counted(exact_denoiser(proc, data.from_config(exp["data"])))
     x1 = proc.source(40, 2, np.random.default_rng(0))
     x = runner.run(counted, proc, label, steps, x1, np.random.default_rng(1), exp["t_min"])
-    rows = scores.run_rows(exp, "e", x, x1, label, steps, "exact")
+    rows = sample.run_rows(exp, "e", x, x1, label, steps, "exact")
     assert {r["nfe"] for r in rows} == {counted.calls}
     assert counted.calls == (2 * steps - 1 if sampler == "heun" else steps)
 

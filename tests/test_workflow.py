@@ -53,23 +53,23 @@ def test_outputs_follow_the_contract(finished_run):
     ):
         assert (res / f"figures/{name}.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # sweeps, comparisons
     # the memorisation study: each size with the ideal and the trained denoiser, and the chance level
-    memo = pd.read_csv(res / "metrics/studies/memo.csv")
+    memo = pd.read_csv(res / "studies/memo/table.csv")
     memorised = memo[memo["metric"] == "memorised"].set_index(["size", "denoiser"])["value"]
     assert set(memorised.index) == {(n, d) for n in (4, 64) for d in ("ideal", "learned", "data")}
     assert (memorised.xs("ideal", level="denoiser") > 0.9).all()  # the ideal denoiser copies its points
     # the training study: a row per recipe with its training cost, and the exact denoiser's floor
-    recipes = pd.read_csv(res / "metrics/studies/recipes.csv").set_index("variant")
+    recipes = pd.read_csv(res / "studies/recipes/table.csv").set_index("variant")
     assert list(recipes.index) == ["base", "eps", "raw", "exact"]
     assert (recipes.loc[["base", "eps", "raw"], "train_cpu_s"] > 0).all()
     assert recipes.loc["exact", "train_cpu_s"] != recipes.loc["exact", "train_cpu_s"]  # NaN: no training
     assert list(recipes["target"].iloc[:3]) == ["x0", "eps", "x0_raw"]
     assert recipes.loc["exact", "curve_median"] < recipes.loc["base", "curve_median"]
     # the orders study: DDIM first order, DPM-Solver++(2M) second, on both grids and processes
-    orders = pd.read_csv(res / "metrics/studies/orders.csv").groupby(["sampler", "grid", "process"])["order"]
+    orders = pd.read_csv(res / "studies/orders/table.csv").groupby(["sampler", "grid", "process"])["order"]
     for (sampler, _, _), order in orders.first().items():
         assert abs(order - {"ddim": 1, "dpmpp_2m": 2}[sampler]) < 0.2, (sampler, order)
     # the likelihood study: the exact flow on the spiral is its data's law, the tiny network is not
-    lik = pd.read_csv(res / "metrics/studies/lik.csv").set_index(["set", "denoiser", "metric"])["value"]
+    lik = pd.read_csv(res / "studies/lik/table.csv").set_index(["set", "denoiser", "metric"])["value"]
     assert abs(lik["spiral", "exact", "kl"]) < 0.01  # 8 RK4 steps
     assert lik["mix", "learned", "kl"] > lik["mix", "exact", "kl"] > 0  # the exact model pays its start
     assert (res / "animations/guide.gif").read_bytes()[:6] == b"GIF89a"  # a study's animation
@@ -202,11 +202,6 @@ LIBRARY_EDITS = {
     # start study's networks draw their own data), nor the tables
     "curve.py": EVERY_RULE - {"train", "metrics_table"},
     "data.py": EVERY_RULE - {"train", "metrics_table"},
-    "datasets.py": DATA
-    | SAMPLING
-    | FIGURES
-    | {"noise_floor"}
-    | GUIDED,  # not network_error: it reads test.npy
     "metrics.py": SAMPLING | FIGURES | {"noise_floor"} | GUIDED,
     "process.py": TRAINING | SAMPLING | {"network_error"} | GUIDED,  # figures draw from tables and arrays
     # the few-step study's training runs its teacher's sampler: its students learn that map
@@ -215,8 +210,18 @@ LIBRARY_EDITS = {
     "sampling.py": SAMPLING | GUIDED | {"study_train"},  # no figures (they read the scores' exact laws)
     "runner.py": SAMPLING | GUIDED | {"study_train"},
     "laws.py": SAMPLING | GUIDED,
-    "experiment.py": EXPERIMENT_SAMPLING,
     "scores.py": EXPERIMENT_SAMPLING,
+    # the workflow layer: one module per kind of job
+    # (its __init__ has no code: Python runs it for every job that imports a job module)
+    "jobs/__init__.py": DATA | TRAINING | SAMPLING | FIGURES | {"noise_floor", "network_error"},
+    "jobs/make_data.py": DATA,
+    "jobs/noise_floor.py": {"noise_floor"},
+    "jobs/networks.py": {"train", "sample_learned", "network_error", "study_train"},
+    "jobs/train_network.py": {"train_network"},
+    "jobs/sample.py": EXPERIMENT_SAMPLING,
+    "jobs/error.py": {"network_error"},
+    "jobs/figure.py": {"figure"},
+    "jobs/steps_figure.py": {"steps_figure"},
     "learn.py": TRAINING | GUIDED,
     "network.py": TRAINING | {"sample_learned", "study_run", "network_error"} | GUIDED,
     "errors.py": {"network_error", "study_run"},  # the training study's error curves
@@ -379,7 +384,7 @@ def test_the_rerun_table_is_what_each_rule_fingerprints():
 
 
 # The mechanism end to end, on modules that each reach a different kind of job.
-DRY_RUN_EDITS = ["sampling.py", "learn.py", "plots.py", "studies/guidance.py", "datasets.py"]
+DRY_RUN_EDITS = ["sampling.py", "learn.py", "plots.py", "studies/guidance.py", "jobs/make_data.py"]
 
 
 @pytest.mark.parametrize("module", DRY_RUN_EDITS)

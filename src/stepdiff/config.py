@@ -7,7 +7,9 @@ sampler runs). Every error names the config key it is about.
 
 from __future__ import annotations
 
+import ast
 from functools import partial
+from pathlib import Path
 
 from . import data, studies
 from .grids import KARRAS_T_MIN, last_time
@@ -96,10 +98,11 @@ def data_dim(section: dict) -> int:
 
 
 def output_names(config: dict) -> dict[str, str]:
-    """Each name that a file or folder under results/ is named after, with
-    the config key it comes from: an experiment's figures are ``{e}`` and
-    ``{e}_steps``, its data and models ``{e}``; a comparison's figure, a
-    study's figure, data and models are its name."""
+    """Each name that a figure or animation is named after, with the config
+    key it comes from: an experiment's figures are ``{e}``, ``{e}_steps`` and
+    ``{e}_error``; a comparison's and a study's figure are its name. They
+    share ``results/figures/`` (a study's other outputs have their own root,
+    ``results/studies/``)."""
     names: dict[str, str] = {}
     sections = [(e, "experiments") for e in config["experiments"]]
     sections += [(n, s) for s in ("comparisons", *studies.SECTIONS) for n in config.get(s, {})]
@@ -268,10 +271,8 @@ def grid_floor(exp: dict) -> float:
     return exp["model"].get("t_min", KARRAS_T_MIN) if is_learned(exp) else KARRAS_T_MIN
 
 
-# What each kind of job reads of its experiment's config: config keys, and
-# values derived from them. A job's params hold exactly these (and a test
-# checks that the library reads all of them and nothing else), so editing a
-# setting reruns the jobs that read it and no others.
+# Values derived from an experiment's config that its jobs read as if they
+# were keys (a job module's ``KEYS`` names them beside the config's own keys).
 def curve_threshold(exp: dict):
     """Where a sample counts as far from the curve, for data on a curve (its
     support: the roll or the spiral without blur); None for other data."""
@@ -284,19 +285,20 @@ DERIVED = {
     "n_reference": reference_size,
     "curve_threshold": curve_threshold,
 }
-_PROCESS = ("sigma", "source")  # a diffusion's noise scale or a flow's source: one of them is set
-_SAMPLE = ("curve_threshold", "data", "n_samples", "n_trajectories", "seed", "t_min", *_PROCESS)
-JOB_KEYS = {
-    "make_data": ("data", "n_samples", "seed"),
-    "noise_floor": ("data", "seed", "sizes"),
-    "train": ("model", "seed", *_PROCESS),
-    "sample": _SAMPLE,
-    "sample_learned": (*_SAMPLE, "model"),
-    "reference": ("curve_threshold", "data", "n_reference", "seed", "t_min", *_PROCESS),
-    "figure": ("data", "source", "t_min"),  # a flow draws its starts (the recorded cloud)
-    "steps_figure": ("data",),
-    "error": ("data", "model", "seed", "t_min", *_PROCESS),
-}
+
+
+def job_keys() -> dict[str, tuple[str, ...]]:
+    """Job kind -> the keys it reads: each job module's literal ``KEYS``
+    (``stepdiff/jobs/*.py``), read without importing the module."""
+    keys: dict[str, tuple[str, ...]] = {}
+    for path in sorted((Path(__file__).parent / "jobs").glob("[!_]*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["KEYS"]:
+                keys.update({job: tuple(read) for job, read in ast.literal_eval(node.value).items()})
+    return keys
+
+
+JOB_KEYS = job_keys()
 
 
 def canonical(value):
@@ -330,5 +332,8 @@ def study_params(section: str, job: str, spec: dict, config: dict) -> dict:
 
 
 def job_params(job: str, exp: dict) -> dict:
-    """The part of an experiment's config that one kind of job reads, canonical."""
+    """The part of an experiment's config that one kind of job reads (its
+    module's ``KEYS``: ``JOB_KEYS``), canonical: a job's params hold
+    exactly these (a test checks that the job reads all of them and nothing
+    else), so editing a setting reruns the jobs that read it and no others."""
     return _read(JOB_KEYS[job], exp, {k: partial(f, exp) for k, f in DERIVED.items()})

@@ -11,8 +11,7 @@ import scipy  # scipy.stats (0.4 s to import) loads on first use: only 1-D score
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
-from .data import GaussianMixture, from_config, on_curve
-from .datasets import floor_draw
+from .data import GaussianMixture, on_curve
 
 MASS_TOL = 1e-3  # a sample "is at" a point mass within this distance
 
@@ -236,17 +235,3 @@ def noise_floor(dist, fresh, test):
         if source in floor:
             floor[alias] = floor[source]
     return {k: float(v) for k, v in floor.items()}
-
-
-FLOOR_COLUMNS = ("metric", "n", "noise_floor")
-
-
-def floor_rows(exp, name, test) -> list[dict]:
-    """Each metric between a fresh true-law draw and the held-out set, for each
-    evaluated sample size ``n`` (the floor shrinks with ``n``), as table rows."""
-    dist, floor = from_config(exp["data"]), floor_draw(exp, name)
-    return [
-        dict(zip(FLOOR_COLUMNS, (metric, n, value)))
-        for n in exp["sizes"]
-        for metric, value in noise_floor(dist, floor[:n], test).items()
-    ]

@@ -20,10 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import data
 from .io import atomic
-from .process import Diffusion, from_config, from_description
-from .seeds import int_seed, rng_for
+from .process import from_description
 
 ARCH_KEYS = (
     "classes",
@@ -378,32 +376,3 @@ class Denoiser:
 def load(path, arch: dict | None = None) -> Denoiser:
     """A saved denoiser, checked against ``arch`` (see ``read``)."""
     return Denoiser(read(path, arch))
-
-
-def denoiser_for(exp: dict, path) -> Denoiser:
-    """The sampling jobs' view of a saved model, checked against the config's
-    architecture, serving the experiment's process (a shared network was
-    trained under another: ``Denoiser.serving``)."""
-    net = load(path, {k: exp["model"].get(k, OPTIONAL.get(k)) for k in ARCH_KEYS})
-    return net.serving(from_config(exp))
-
-
-def shared_training(spec: dict, name: str) -> Training:
-    """The training job of a shared network (a ``networks`` entry): ``data.n``
-    points of its law, levels log-uniform in ``levels`` (a diffusion whose
-    ``sigma`` is the largest level, down to ``t_min = (low / high)^2``), its
-    recipe and a torch seed from its seed and name."""
-    low, high = spec["levels"]
-    x0 = data.from_config(spec["data"]).sample(spec["data"]["n"], rng_for(spec["seed"], name, "train"))
-    recipe = {**spec["model"], "t_min": (low / high) ** 2}
-    seed = int_seed(spec["seed"], name, "train")
-    return Training(np.asarray(x0, dtype=float), Diffusion(float(high)), recipe, seed, None, spec)
-
-
-def training(exp: dict, name: str, x0, labels=None) -> Training:
-    """The training job's view of a config section with a ``model`` (an
-    experiment, or a study's network in the same shape): its process, its
-    recipe, and a torch seed derived from the config seed and ``name``, so
-    two learned experiments with one seed do not share their streams."""
-    seed = int_seed(exp["seed"], name, "train")
-    return Training(np.asarray(x0), from_config(exp), dict(exp["model"]), seed, labels, exp)

@@ -12,7 +12,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import scipy  # noqa: E402  scipy.stats (0.4 s to import) loads on first use: the 1-D histograms
 
-from .data import from_config  # noqa: E402
 from .io import atomic  # noqa: E402
 from .metrics import mixture_cdf  # noqa: E402
 from .registry import SAMPLERS, parse_label, run_of  # noqa: E402
@@ -25,21 +24,6 @@ def save(fig, path):
             fig.savefig(tmp, dpi=120, pil_kwargs={"quality": 90})
     finally:
         plt.close(fig)
-
-
-def experiment_figure(exp, name, train, samples, trajectories, loss, table, path):
-    """Histogram (1-D), trajectories (point masses) or scatter panels (2-D),
-    from the runs' arrays and the experiment's metrics ``table`` only."""
-    dist = from_config(exp["data"])
-    if exp["data"]["kind"] == "point_masses":
-        fig = trajectories_figure(dist, trajectories, name)
-    elif dist.dim == 1:
-        fig = histogram_figure(dist, table, samples, name)
-    else:
-        # a flow: show where it starts (the recorded cloud's first row: the run's own starts)
-        source = next(iter(trajectories.values())).cloud[0] if "source" in exp else None
-        fig = scatter_figure(train, samples, loss, name, source, trajectories)
-    save(fig, path)
 
 
 def _exact_law(table, label, steps):
@@ -223,15 +207,13 @@ def distance_scale(ax, metric):
         ax.set_yscale("log")
 
 
-def steps_figure(table, name, path, data=None):
+def steps_figure(table, name, path, moments=None):
     """Each distance against the number of denoiser evaluations (NFE) on
     log-log axes, one colour per sampler and grid; the noise floor as a grey
     band. Where the exact answer is known (1-D Gaussian data) it is drawn
     dashed and the measured points must sit on it; exact-denoiser references
     (learned experiments) are open circles."""
-    data_moments = {}
-    if data and data["kind"] == "gaussian":
-        data_moments = {"mean": float(np.ravel(data["mean"])[0]), "std": data["std"]}
+    data_moments = moments or {}  # the data law's own mean and std, drawn dotted
     present = set(table["metric"])
     metrics = [m for m in DISTANCES if m in present]
     moments = [m for m in ("mean", "std") if f"exact_{m}" in present]

@@ -52,6 +52,15 @@ def _module_file(name: str) -> Path | None:
     return PACKAGE / "__init__.py" if not parts else None
 
 
+def _packages(name: str) -> list[Path]:
+    """The ``__init__.py`` of each package above a dotted stepdiff name: Python
+    runs them all when it imports the name (``stepdiff.jobs.sample`` runs
+    ``stepdiff/__init__.py`` and ``stepdiff/jobs/__init__.py``)."""
+    parts = name.split(".")
+    inits = [PACKAGE.joinpath(*parts[1:i], "__init__.py") for i in range(1, len(parts))]
+    return [p for p in inits if p.exists()]
+
+
 def _imported_names(path: Path, tree=None) -> list[str]:
     """Absolute dotted names of every import in a file."""
     names = []
@@ -76,9 +85,9 @@ def reach(path: Path) -> tuple[frozenset[Path], frozenset[str]]:
             parts = name.split(".")
             if parts[0] == "stepdiff":
                 module = _module_file(name)
-                if module is not None:
-                    modules.add(module)
-                    todo.append(module)
+                for found in [*_packages(name), *([module] if module is not None else [])]:
+                    modules.add(found)
+                    todo.append(found)
             elif parts[0] not in sys.stdlib_module_names and parts[0] != "__future__":
                 third_party.add(parts[0])
     return frozenset(modules), frozenset(third_party)
@@ -122,6 +131,7 @@ def function_reach(path: Path, function) -> frozenset[Path]:
         for name in names
         if name.startswith("stepdiff") and (f := _module_file(name) or _module_file(name.rsplit(".", 1)[0]))
     }
+    files |= {f for name in names if name.startswith("stepdiff") for f in _packages(name)}
     return frozenset(files.union(*(reach(f)[0] for f in files)))
 
 

@@ -1,21 +1,16 @@
-"""Score tables: each sampler run's metrics as rows, with what only the
-sampler's code can say (the exact output law on Gaussian data).
-
-``metrics`` computes distances; this module runs what is needed to put
-them in a table (``laws.gaussian_law``, the registry's NFE).
-"""
+"""A sampler run's scores: the distances of ``metrics``, plus what only the
+sampler's code can say (the exact output law on Gaussian data,
+``laws.gaussian_law``). ``jobs.sample`` puts them in table rows."""
 
 from __future__ import annotations
 
 import numpy as np
 import scipy  # scipy.stats (0.4 s to import) loads on first use: only 1-D scores need it
 
-from . import process, runner
-from .data import GaussianMixture, from_config
+from .data import GaussianMixture
 from .grids import KARRAS_T_MIN
 from .laws import gaussian_law
-from .metrics import paired_distance, score, self_distances
-from .registry import SAMPLERS, parse_label
+from .metrics import score
 
 
 def gaussian_ks(m1, s1, m2, s2, n=200_001):
@@ -54,31 +49,3 @@ def evaluate(dist, x, test, process, label, steps, t_min=KARRAS_T_MIN, test_self
     out = score(dist, x, test, test_self, curve_threshold)
     out.update(exact_gaussian_score(dist, x, process, label, steps, t_min))
     return {k: float(v) for k, v in out.items()}
-
-
-COLUMNS = ("experiment", "sampler", "grid", "steps", "nfe", "denoiser", "n", "metric", "value")
-
-
-def run_rows(exp, name, samples, test, label, steps, denoiser, paired=None, test_self=None) -> list[dict]:
-    """One run's metrics as table rows (``COLUMNS``). ``paired``: the learned
-    samples from the same starts (for an exact-denoiser reference run); their
-    median distance to this run, for a deterministic sampler, is the
-    network's error alone."""
-    sampler, grid = parse_label(label)
-    proc = process.from_config(exp)
-    dist, threshold = from_config(exp["data"]), exp.get("curve_threshold")
-    values = evaluate(dist, samples, test, proc, label, steps, exp["t_min"], test_self, threshold)
-    if paired is not None and not SAMPLERS[sampler].stochastic:
-        values["paired_dist"] = paired_distance(samples, paired)
-    nfe = runner.count_nfe(proc, label, steps, exp["t_min"])
-    run = (name, sampler, grid, steps, nfe, denoiser, len(samples))
-    return [dict(zip(COLUMNS, (*run, metric, value))) for metric, value in values.items()]
-
-
-def sweep_rows(exp, name, runs, test, label, denoiser) -> list[dict]:
-    """:func:`run_rows` of every run of a sweep (``experiment.sweep``); the
-    held-out set's self-distances are computed once."""
-    rows, test_self = [], self_distances(test) if test.shape[1] > 1 else None
-    for steps, (x, _) in runs.items():
-        rows += run_rows(exp, name, x, test, label, steps, denoiser, test_self=test_self)
-    return rows

@@ -33,7 +33,6 @@ COMPARISONS = config.get("comparisons", {})
 STUDY_SECTION = {
     n: section for section in studies.SECTIONS for n in config.get(section, {})
 }
-STUDY_DATA = [n for n, section in STUDY_SECTION.items() if studies.module(section).DATA]
 STUDY_MODELS = [
     n for n, section in STUDY_SECTION.items() if "model" in config[section][n]
 ]
@@ -195,7 +194,7 @@ def study_section(wildcards):
 def study_data(wildcards):
     """The study's data sets, where its module draws them (``DATA``)."""
     s = wildcards.study
-    return {split: f"results/data/{s}/{split}.npy" for split in study_module(s).DATA}
+    return {split: f"results/studies/{s}/{split}.npy" for split in study_module(s).DATA}
 
 
 def study_shared(wildcards, hook):
@@ -220,7 +219,7 @@ def study_run_inputs(wildcards):
     shared networks it names (its module's ``shared_networks``)."""
     inputs = study_data(wildcards)
     if wildcards.study in STUDY_MODELS:
-        inputs["models"] = f"results/models/{wildcards.study}"
+        inputs["models"] = f"results/studies/{wildcards.study}/models"
     return {**inputs, **study_shared(wildcards, "shared_networks")}
 
 
@@ -232,8 +231,8 @@ def study_experiments(wildcards):
 def study_figure_inputs(wildcards):
     s = wildcards.study
     return {
-        "table": f"results/metrics/studies/{s}.csv",
-        "arrays": f"results/runs/{s}.npz",
+        "table": f"results/studies/{s}/table.csv",
+        "arrays": f"results/studies/{s}/arrays.npz",
         "experiments": [
             f"results/metrics/{e}.csv" for e in study_experiments(wildcards)
         ],
@@ -259,7 +258,7 @@ def comparison_spec(wildcards):
 
 def settings(job):
     """A params function giving a job only what it reads of its experiment
-    (stepdiff.config.JOB_KEYS), so that editing one setting (say a sampler's
+    (its job module's KEYS, stepdiff.jobs), so that editing one setting (say a sampler's
     steps) reruns only what it affects; key order in the YAML never matters."""
 
     def params(wildcards):

@@ -6,14 +6,12 @@
 rule study_data:
     """A study's data sets, drawn as an experiment's (its training set is data.n points)."""
     output:
-        train="results/data/{study}/train.npy",
-        test="results/data/{study}/test.npy",
+        train="results/studies/{study}/train.npy",
+        test="results/studies/{study}/test.npy",
     log:
-        "results/logs/make_data/{study}.log",
+        "results/logs/study_data/{study}.log",
     benchmark:
-        "results/benchmarks/make_data/{study}.tsv"
-    wildcard_constraints:
-        study=alternatives(STUDY_DATA),
+        "results/benchmarks/study_data/{study}.tsv"
     conda:
         "../../envs/numpy.yaml"
     resources:
@@ -32,13 +30,11 @@ rule study_train:
     input:
         unpack(study_train_inputs),
     output:
-        directory("results/models/{study}"),
+        directory("results/studies/{study}/models"),
     log:
-        "results/logs/train/{study}.log",
+        "results/logs/study_train/{study}.log",
     benchmark:
-        "results/benchmarks/train/{study}.tsv"
-    wildcard_constraints:
-        study=alternatives(STUDY_MODELS),
+        "results/benchmarks/study_train/{study}.tsv"
     priority: 10
     conda:
         "../../envs/torch.yaml"
@@ -60,8 +56,8 @@ rule study_run:
     input:
         unpack(study_run_inputs),
     output:
-        table="results/metrics/studies/{study}.csv",
-        arrays="results/runs/{study}.npz",
+        table="results/studies/{study}/table.csv",
+        arrays="results/studies/{study}/arrays.npz",
     log:
         "results/logs/study_run/{study}.log",
     benchmark:
@@ -112,7 +108,7 @@ rule study_figure:
 rule study_animation:
     """A study's animation (its module's animation), from its arrays only."""
     input:
-        "results/runs/{study}.npz",
+        "results/studies/{study}/arrays.npz",
     output:
         report(
             "results/animations/{study}.gif",
@@ -124,8 +120,6 @@ rule study_animation:
         "results/logs/study_animation/{study}.log",
     benchmark:
         "results/benchmarks/study_animation/{study}.tsv"
-    wildcard_constraints:
-        study=alternatives(STUDY_ANIMATED),
     conda:
         "../../envs/numpy.yaml"
     resources:

@@ -1,12 +1,12 @@
-"""Each metric between a fresh draw of the true law and the held-out set."""
+"""Each metric between two true-law draws, at each evaluated sample size."""
 
 import numpy as np
 
 from stepdiff.io import log_to, save_rows
-from stepdiff.metrics import FLOOR_COLUMNS, floor_rows
+from stepdiff.jobs import noise_floor
 
 sm = snakemake
 log = log_to(sm.log[0])
-rows = floor_rows(sm.params.exp, sm.wildcards.experiment, np.load(sm.input.test))
-save_rows(sm.output[0], rows, FLOOR_COLUMNS)
+rows = noise_floor.run(sm.params.exp, sm.wildcards.experiment, np.load(sm.input.test))
+save_rows(sm.output[0], rows, noise_floor.COLUMNS)
 log.info("%s", rows)

@@ -2,15 +2,13 @@
 
 import numpy as np
 
-from stepdiff.experiment import sweep
 from stepdiff.io import log_to, save_rows, save_runs
-from stepdiff.scores import COLUMNS, sweep_rows
+from stepdiff.jobs import sample
 
 sm = snakemake
 log = log_to(sm.log[0])
-w, exp = sm.wildcards, sm.params.exp
-runs = sweep(exp, w.experiment, w.sampler, sm.params.steps)
+w = sm.wildcards
+runs, rows = sample.sweep(sm.params.exp, w.experiment, w.sampler, sm.params.steps, np.load(sm.input.test))
 save_runs(sm.output.runs, runs)
-rows = sweep_rows(exp, w.experiment, runs, np.load(sm.input.test), w.sampler, "exact")
-save_rows(sm.output.metrics, rows, COLUMNS)
+save_rows(sm.output.metrics, rows, sample.COLUMNS)
 log.info("%s at %s steps with the exact denoiser", w.sampler, sm.params.steps)

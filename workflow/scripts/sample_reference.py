@@ -4,20 +4,14 @@ each (paired with the learned samples)."""
 
 import numpy as np
 
-from stepdiff.experiment import reference_run
 from stepdiff.io import load_run, log_to, save_arrays, save_rows
-from stepdiff.scores import COLUMNS, run_rows
+from stepdiff.jobs import sample
 
 sm = snakemake
 log = log_to(sm.log[0])
-w, exp = sm.wildcards, sm.params.exp
-test = np.load(sm.input.test)
-samples, rows = {}, []
-for steps in sm.params.steps:
-    x = reference_run(exp, w.experiment, w.sampler, steps)
-    samples[f"samples-{steps}"] = x
-    paired = load_run(sm.input.paired, steps)[0]
-    rows += run_rows(exp, w.experiment, x, test, w.sampler, steps, "exact", paired)
-    log.info("reference %s-%s: %d samples", w.sampler, steps, len(x))
-save_arrays(sm.output.samples, samples)
-save_rows(sm.output.metrics, rows, COLUMNS)
+w, steps = sm.wildcards, sm.params.steps
+learned = {n: load_run(sm.input.paired, n)[0] for n in steps}
+runs, rows = sample.reference(sm.params.exp, w.experiment, w.sampler, steps, np.load(sm.input.test), learned)
+save_arrays(sm.output.samples, {f"samples-{n}": x for n, x in runs.items()})
+save_rows(sm.output.metrics, rows, sample.COLUMNS)
+log.info("reference %s at %s steps: %d samples each", w.sampler, steps, sm.params.exp["n_reference"])

@@ -6,7 +6,7 @@ import torch
 
 from stepdiff import learn
 from stepdiff.io import log_to, save_csv
-from stepdiff.network import training
+from stepdiff.jobs.networks import training
 
 sm = snakemake
 log = log_to(sm.log[0])

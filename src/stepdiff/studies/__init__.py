@@ -8,7 +8,7 @@ A study module says
   section (and the whole config) that a job reads as if they were keys; a
   job's params hold exactly these (``config.study_params``), so editing one
   setting reruns only the jobs that read it;
-* ``DATA``: the data sets its data job draws (``datasets.make_data`` with the
+* ``DATA``: the data sets its data job draws (``jobs.make_data`` with the
   ``data`` keys: ``("train", "test")``), or none;
 * ``check(spec, key, config)``: what the schema cannot check, each error
   naming its key;

@@ -24,7 +24,7 @@ from .. import hallucination as hall
 from .. import process, runner
 from ..data import from_config, on_curve, point_masses
 from ..grids import times
-from ..network import training
+from ..jobs.networks import training
 from ..registry import SAMPLERS, ConfigError, network_entry, parse_label, run_label, sampler_of, sampler_runs
 from ..seeds import rng_for
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import likelihood, process
 from ..data import from_config
-from ..network import training
+from ..jobs.networks import training
 from ..registry import ConfigError, network_entry
 from ..seeds import rng_for
 

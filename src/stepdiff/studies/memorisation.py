@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import process, runner
 from ..data import from_config, point_masses
-from ..network import training
+from ..jobs.networks import training
 from ..registry import ConfigError, parse_label, run_label, sampler_runs
 from ..seeds import rng_for
 
@@ -48,7 +48,7 @@ def memorised(x, train) -> float:
 
 SECTION = "memorisation"  # its config section: every entry there is one study of this kind
 COLUMNS = ("size", "sampler", "grid", "steps", "nfe", "denoiser", "n", "metric", "value", "crossing")
-# its data job is an experiment's (datasets.make_data: the training set is data.n
+# its data job is an experiment's (jobs.make_data: the training set is data.n
 # points, the held-out set n_samples); its networks are a 64 x 3 recipe at each size
 KEYS = {
     "data": ("data", "n_samples", "seed"),
@@ -57,7 +57,7 @@ KEYS = {
     "figure": (),
 }
 DERIVED: dict = {}
-DATA = ("train", "test")  # the study's data sets (results/data/{study}/{split}.npy)
+DATA = ("train", "test")  # the study's data sets (results/studies/{study}/{split}.npy)
 
 
 def figure_experiments(spec: dict) -> list[str]:

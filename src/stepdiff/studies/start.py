@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import process, runner
 from ..data import from_config
-from ..network import training
+from ..jobs.networks import training
 from ..registry import ConfigError, network_entry, parse_label, sampler_of, sampler_runs, start_key
 from ..seeds import rng_for
 

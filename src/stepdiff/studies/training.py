@@ -20,7 +20,7 @@ import numpy as np
 from .. import errors, process, runner
 from ..data import from_config, on_curve
 from ..grids import last_time
-from ..network import training
+from ..jobs.networks import training
 from ..registry import SAMPLERS, ConfigError, sampler_of
 from ..seeds import rng_for
 

@@ -18,7 +18,7 @@ TIERS = [
     # tables of runs; straight paths and couplings; animations; figures
     ["scores", "transport", "animate", "plots"],
     ["studies/*"],  # each study: its networks, runs, table, figure
-    ["config"],  # the workflow's view of the config
+    ["config", "captions"],  # the workflow's view of the config; the report's captions with their tables
 ]
 
 

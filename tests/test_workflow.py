@@ -405,7 +405,10 @@ def test_a_real_change_reruns_exactly_the_jobs_that_run_it(beside_finished_run, 
     finally:
         path.write_text(text)
     planned.pop("all", None)
-    assert set(planned) == stale(LIBRARY_EDITS[module]), planned
+    expected = stale(LIBRARY_EDITS[module])
+    if module.startswith("studies/") and "captions" not in LIBRARY_EDITS[module]:
+        expected -= {"captions"}  # a study without result tables is in no caption: its run reruns none
+    assert set(planned) == expected, planned
 
 
 def test_same_config_gives_the_same_learned_samples(finished_run):

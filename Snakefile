@@ -22,6 +22,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plot.smk"
 include: "workflow/rules/study.smk"
 include: "workflow/rules/error.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -20,7 +20,7 @@ TIERS = [
     ["scores", "transport", "animate", "plots"],
     ["jobs/*"],  # the workflow layer: each kind of experiment job (its __init__ imports nothing)
     ["studies/*"],  # each study: its networks, runs, table, figure
-    ["config"],  # the workflow's view of the config
+    ["config", "captions"],  # the workflow's view of the config; the report's captions with their tables
 ]
 
 

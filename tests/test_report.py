@@ -24,9 +24,13 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
-from conftest import snakemake
+from conftest import load_test_config, snakemake
 from PIL import Image
+
+from stepdiff import captions, studies
+from stepdiff.tables import markdown, pm
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium", path="/usr/bin")
 MISSING = "Chromium is not installed (apt-get install chromium)"
@@ -248,6 +252,10 @@ def test_every_figure_shows_with_a_caption_free_of_raw_maths(finished_run, repor
         elif "$" in s["caption"]:
             lines = [line for line in s["caption"].splitlines() if "$" in line]
             failures.append(f"{where}: raw maths in the caption: {lines}")
+        elif (cells := expected_cells(workdir, Path(s["path"]).stem)) and not all(
+            cell in s["caption"] for cell in cells
+        ):
+            failures.append(f"{where}: the caption lacks its table's row {cells}")
     assert not failures, "\n".join(failures)
 
     screenshot = tmp_path / "report.png"
@@ -255,6 +263,25 @@ def test_every_figure_shows_with_a_caption_free_of_raw_maths(finished_run, repor
     image = Image.open(screenshot).convert("RGB")
     assert image.size[0] > 100 and image.size[1] > 100
     assert any(low != high for low, high in image.getextrema()), "the screenshot is blank"
+
+
+def expected_cells(workdir, name):
+    """The cells of the first row of figure ``name``'s table (an experiment's
+    metrics, or a study's result tables), as ``value ± se``; None for a figure
+    without one (the steps, error and comparison figures, a study without
+    ``result_table``)."""
+    results = workdir / "results" / "metrics"
+    config = load_test_config()
+    if (results / f"{name}.csv").exists():
+        text = captions.experiment_table(pd.read_csv(results / f"{name}.csv"))
+    else:
+        section = next((s for s in studies.SECTIONS if name in config.get(s, {})), None)
+        module = section and studies.module(section)
+        if not module or not hasattr(module, "result_table"):
+            return None
+        text = captions.study_table(module, pd.read_csv(results / "studies" / f"{name}.csv"))
+    row = text.split("\n")[2]
+    return [cell.strip() for cell in row.strip("|").split("|") if cell.strip()]
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -310,3 +337,56 @@ def test_every_caption_renders_its_maths():
             if found := RAW_MATHS.findall(line) + re.findall(r"\bsigma\b", line):
                 failures.append(f"{name}: a formula outside :math: ({found}): {line.strip()}")
     assert not failures, "\n".join(failures)
+
+
+class Tabled:
+    """A study module that prints one result table."""
+
+    RESULT_TABLES = ("main",)
+
+    @staticmethod
+    def result_table(table, key):
+        return markdown(["N", "rate"], [[n, pm(v, 0.0123)] for n, v in zip(table["n"], table["v"])])
+
+
+@pytest.mark.filterwarnings('ignore:Argument "writer_name":PendingDeprecationWarning')
+def test_a_figures_caption_carries_its_table_and_no_other():
+    """The ``captions`` job's caption files, rendered as Snakemake renders them: each
+    experiment's and each tabled study's figure shows its own table (an HTML table
+    with its numbers as ``value ± se``) under the template's text, and no other's."""
+    import jinja2
+    from docutils.core import publish_parts
+
+    def runs(value):
+        rows = [
+            ("learned", "ddim", "uniform", 10, 10, 300, m, v)
+            for m, v in (("energy", value), ("energy_se", 0.0083))
+        ]
+        columns = ["denoiser", "sampler", "grid", "steps", "nfe", "n", "metric", "value"]
+        return pd.DataFrame(rows, columns=columns).assign(noise_floor=[-0.0005, float("nan")])
+
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)  # Snakemake's
+    cases = {
+        "figure": (
+            "experiment",
+            {"exp3": captions.experiment_table(runs(0.0464)), "exp5": captions.experiment_table(runs(0.2))},
+        ),
+        "study": (
+            "study",
+            {"memo": captions.study_table(Tabled, pd.DataFrame({"n": [4, 64], "v": [0.5, 0.9]}))},
+        ),
+    }
+    expected = {"exp3": "0.0464 ± 0.0083 (floor -0.0005)", "exp5": "0.2000 ± 0.0083", "memo": "0.900 ± 0.012"}
+    for name, (wildcard, tables) in cases.items():
+        text = captions.caption((ROOT / "workflow" / "report" / f"{name}.rst").read_text(), wildcard, tables)
+        for value in [*tables, "other"]:
+            snakemake = SimpleNamespace(
+                wildcards=SimpleNamespace(**{wildcard: value}), params=SimpleNamespace(caption="A study.")
+            )
+            rst = env.from_string(text).render(snakemake=snakemake, categories={}, files={})
+            body = publish_parts(rst, writer_name="html")["body"]
+            assert "System Message" not in body and "problematic" not in body, body
+            assert f"<strong>{value}</strong>" in body or name == "study"
+            shown = {other for other in tables if expected[other] in body}
+            assert shown == ({value} if value in tables else set()), (value, body)
+            assert body.count("<table") == (1 if value in tables else 0), body

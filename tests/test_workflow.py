@@ -125,7 +125,7 @@ def test_reordering_the_config_leaves_nothing_to_do(finished_run, tmp_path):
     assert planned_jobs(snakemake(workdir, "-n", config=path)) == {}
 
 
-ONE_RUN = {"sample_analytic": 1, "metrics_table": 1, "all": 1}
+ONE_RUN = {"sample_analytic": 1, "metrics_table": 1, "captions": 1, "all": 1}
 
 
 @pytest.mark.parametrize(
@@ -187,7 +187,7 @@ EVERY_RULE = (
     | TRAINING
     | SAMPLING
     | FIGURES
-    | {"noise_floor", "metrics_table", "network_error", "study_animation"}
+    | {"noise_floor", "metrics_table", "network_error", "study_animation", "captions"}
 )
 ANIMATION = {"figure", "study_animation"}  # the GIFs: animate, grids, registry, io
 GUIDED = {"study_animation"}  # downstream of the guidance study's run, for the modules it reaches
@@ -225,14 +225,15 @@ LIBRARY_EDITS = {
     "learn.py": TRAINING | GUIDED,
     "network.py": TRAINING | {"sample_learned", "study_run", "network_error"} | GUIDED,
     "errors.py": {"network_error", "study_run"},  # the training study's error curves
-    "studies/__init__.py": {"study_train", "study_run", "study_figure"} | GUIDED,
+    "studies/__init__.py": {"study_train", "study_run", "study_figure", "captions"} | GUIDED,
     # a study module reaches its own jobs (STUDY_EDITS); the guidance study's animation too
     "likelihood.py": {"study_run"},
     "studies/guidance.py": {"study_train", "study_run", "study_figure"} | GUIDED,
     "guidance.py": {"study_train", "study_run"} | GUIDED,  # the ring's law; the guided laws
     "plots.py": FIGURES,
     "animate.py": ANIMATION,
-    "tables.py": {"metrics_table"},
+    "tables.py": {"metrics_table", "captions"},
+    "captions.py": {"captions"},  # restyling the report's tables reruns no figure
     # the few-step and hallucination studies' mathematics
     "transport.py": {"study_train", "study_run"},  # the few-step study's couplings, paths, W2
     "hallucination.py": {"study_train", "study_run", "study_figure"},
@@ -243,14 +244,20 @@ LIBRARY_EDITS = {
 
 
 def study_edits() -> dict:
-    """A study module -> its jobs: its run and figure, and its training where
-    the test config's sections of it train networks (a ``model``). Found from
-    the package, as the workflow finds the studies: a new study adds no entry."""
+    """A study module -> its jobs: its run and figure, its training where
+    the test config's sections of it train networks (a ``model``), and the
+    report's captions where it prints result tables (``result_table``). Found
+    from the package, as the workflow finds the studies: a new study adds no entry."""
     config = load_test_config()
     out = {}
     for section, stem in studies.SECTIONS.items():
         trains = any("model" in spec for spec in config.get(section, {}).values())
-        out[f"studies/{stem}.py"] = {"study_run", "study_figure"} | ({"study_train"} if trains else set())
+        tabled = hasattr(studies.module(section), "result_table") and config.get(section)
+        out[f"studies/{stem}.py"] = (
+            {"study_run", "study_figure"}
+            | ({"study_train"} if trains else set())
+            | ({"captions"} if tabled else set())
+        )
     return out
 
 
@@ -265,12 +272,12 @@ DOWNSTREAM = {  # rule -> the rules that read its outputs
     "sample_learned": {"sample_reference", "metrics_table", "figure"},
     "sample_reference": {"metrics_table"},
     "noise_floor": {"metrics_table"},
-    "metrics_table": {"figure", "steps_figure", "comparison_figure", "study_figure"},
+    "metrics_table": {"figure", "steps_figure", "comparison_figure", "study_figure", "captions"},
     "study_data": {"study_train", "study_run", "study_figure"},
     "study_train": {"study_run"},
     # a study's animation follows its run; which modules the animated (guidance) study's
     # run reaches is in LIBRARY_EDITS as GUIDED
-    "study_run": {"study_figure"},
+    "study_run": {"study_figure", "captions"},
 }
 
 
@@ -336,14 +343,15 @@ def test_comments_docstrings_and_layout_rerun_nothing(beside_finished_run):
 
 def rule_code():
     """Each rule's code as its params fingerprint it: its script, and for a study
-    rule the study module and the function it calls (``code`` and
-    ``study_code`` in workflow/rules/common.smk)."""
+    rule (or the captions, over every tabled study) the study module and the
+    function it calls (``code``, ``study_code`` and ``tables_code`` in
+    workflow/rules/common.smk)."""
     out = {}
     for smk in (REPO / "workflow" / "rules").glob("*.smk"):
         for block in re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]:
             name = block.split(":", 1)[0]
             plain = re.search(r'code=code\("([\w.]+)"\)', block)
-            study = re.search(r'code=study_code\("([\w.]+)", "(\w+)"\)', block)
+            study = re.search(r'code=(?:study|tables)_code\("([\w.]+)", "(\w+)"\)', block)
             out[name] = (plain or study).group(1), study.group(2) if study else None
     return out
 
@@ -361,6 +369,7 @@ def modules_run_by(rule, script, function, config) -> set[str]:
             has_job = {
                 "study_data": bool(module.DATA),
                 "study_animation": hasattr(module, "animation"),
+                "captions": hasattr(module, "result_table"),
             }
             for spec in config.get(section, {}).values():
                 if rule == "study_train" and "model" not in spec or not has_job.get(rule, True):
@@ -401,7 +410,10 @@ def test_a_real_change_reruns_exactly_the_jobs_that_run_it(beside_finished_run, 
     finally:
         path.write_text(text)
     planned.pop("all", None)
-    assert set(planned) == stale(LIBRARY_EDITS[module]), planned
+    expected = stale(LIBRARY_EDITS[module])
+    if module.startswith("studies/") and "captions" not in LIBRARY_EDITS[module]:
+        expected -= {"captions"}  # a study without result tables is in no caption: its run reruns none
+    assert set(planned) == expected, planned
 
 
 def test_same_config_gives_the_same_learned_samples(finished_run):

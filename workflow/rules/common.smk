@@ -160,6 +160,7 @@ def all_targets():
     targets += [f"results/figures/{s}.jpg" for s in STUDY_SECTION]
     targets += [f"results/animations/{s}.gif" for s in STUDY_ANIMATED]
     targets += [f"results/networks/{n}/denoiser.npz" for n in NETWORKS]
+    targets += [f"results/report/captions/{name}.rst" for name in ("figure", "study")]
     return targets
 
 
@@ -300,5 +301,68 @@ def study_code(script, function):
         )
         script_file = os.path.join(workflow.basedir, "workflow", "scripts", script)
         return fingerprint(script_file, study_file, function)
+
+    return params
+
+
+def report_caption(name):
+    """The report's caption ``name`` of a figure: the ``captions`` job's file
+    (the template with each figure's table) once it exists, else the template
+    of workflow/report/ alone, so that a report of a partial run still renders.
+    Absolute: the job writes it in the working directory, not beside the rules."""
+    made = os.path.abspath(f"results/report/captions/{name}")
+    return made if os.path.exists(made) else f"../report/{name}"
+
+
+def caption_templates(wildcards):
+    """The caption templates that the ``captions`` job fills in, by name."""
+    folder = os.path.join(workflow.basedir, "workflow", "report")
+    return {
+        name: open(os.path.join(folder, f"{name}.rst")).read()
+        for name in ("figure", "study")
+    }
+
+
+def tabled_studies(wildcards):
+    """The studies whose module prints result tables (``result_table``), as
+    (study, section) pairs in name order."""
+    return [
+        [s, STUDY_SECTION[s]]
+        for s in sorted(STUDY_SECTION)
+        if hasattr(study_module(s), "result_table")
+    ]
+
+
+def caption_inputs(wildcards):
+    """The tables the captions carry: every experiment's and the tabled studies'."""
+    return {
+        "experiments": [f"results/metrics/{e}.csv" for e in sorted(EXP)],
+        "studies": [
+            f"results/metrics/studies/{s}.csv" for s, _ in tabled_studies(wildcards)
+        ],
+    }
+
+
+def tables_code(script, function):
+    """``code`` of a script that runs every tabled study's ``function``: its
+    own, and each study module's (``study_code`` for one study)."""
+
+    def params(wildcards):
+        script_file = os.path.join(workflow.basedir, "workflow", "scripts", script)
+        sections = sorted({section for _, section in tabled_studies(wildcards)})
+        return [
+            fingerprint(
+                script_file,
+                os.path.join(
+                    workflow.basedir,
+                    "src",
+                    "stepdiff",
+                    "studies",
+                    f"{studies.SECTIONS[section]}.py",
+                ),
+                function,
+            )
+            for section in sections
+        ] or fingerprint(script_file)
 
     return params

@@ -6,7 +6,7 @@ rule figure:
     output:
         figure=report(
             "results/figures/{experiment}.jpg",
-            caption="../report/figure.rst",
+            caption=report_caption("figure.rst"),
             category="Figures",
             subcategory="{experiment}",
         ),

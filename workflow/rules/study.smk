@@ -82,7 +82,7 @@ rule study_figure:
     output:
         report(
             "results/figures/{study}.jpg",
-            caption="../report/study.rst",
+            caption=report_caption("study.rst"),
             category="Figures",
             subcategory="studies",
         ),

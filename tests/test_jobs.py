@@ -408,8 +408,11 @@ SETTABLE = {
 
 def config_section(cfg, record):
     """The kind and the section of the config a job's params come from (the
-    validated config, defaults filled in)."""
+    validated config, defaults filled in); none for a job of the whole run
+    (the report's captions), whose params hold no config section."""
     w = record["wildcards"]
+    if not w:
+        return None, {}
     if "experiment" in w:
         return "experiments", cfg["experiments"][w["experiment"]]
     if "comparison" in w:

@@ -279,7 +279,8 @@ def expected_cells(workdir, name):
         module = section and studies.module(section)
         if not module or not hasattr(module, "result_table"):
             return None
-        text = captions.study_table(module, pd.read_csv(results / "studies" / f"{name}.csv"))
+        table = workdir / "results" / "studies" / name / "table.csv"
+        text = captions.study_table(module, pd.read_csv(table))
     row = text.split("\n")[2]
     return [cell.strip() for cell in row.strip("|").split("|") if cell.strip()]
 

@@ -338,7 +338,7 @@ def caption_inputs(wildcards):
     return {
         "experiments": [f"results/metrics/{e}.csv" for e in sorted(EXP)],
         "studies": [
-            f"results/metrics/studies/{s}.csv" for s, _ in tabled_studies(wildcards)
+            f"results/studies/{s}/table.csv" for s, _ in tabled_studies(wildcards)
         ],
     }
 

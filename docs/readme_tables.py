@@ -30,22 +30,12 @@ import yaml
 
 from stepdiff import studies
 from stepdiff.studies.memorisation import crossing
-from stepdiff.tables import markdown, num, places, pm
+from stepdiff.tables import binomial, markdown, num, places, pm, run_name, sampler_name
 
 ROOT = Path(__file__).resolve().parents[1]
 # A marker is a line of its own; the text between a pair is replaced.
 MARKER = re.compile(r"^(<!-- table:([\w-]+) -->\n).*?^(<!-- /table:\2 -->)$", re.S | re.M)
 OPENING = re.compile(r"^<!-- table:([\w-]+) -->$", re.M)
-NAMES = {
-    "ddpm": "DDPM",
-    "ddim": "DDIM",
-    "euler": "Euler",
-    "heun": "Heun",
-    "dpmpp_2m": "2M",
-    "dpmpp_3m": "3M",
-    "unipc": "UniPC",
-}
-
 # The runs each table shows, as (sampler, grid, steps) with the experiment and denoiser
 # in front where the table has several; a run missing from results/ stops the script.
 EXP0 = [("ddpm", "uniform", 10), ("ddpm", "uniform", 1000), ("ddim", "uniform", 10)]
@@ -89,14 +79,6 @@ def read(results: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def binomial(f: float, n: int) -> str:
-    return pm(f, math.sqrt(f * (1 - f) / n))
-
-
-def run_label(sampler: str, grid: str, steps: int) -> str:
-    return f"{NAMES.get(sampler, sampler)}, {grid}, {steps}"
-
-
 def select(table: pd.DataFrame, where: str, **keys) -> pd.DataFrame:
     """The rows of one run, indexed by metric; a clear error when the run is absent."""
     rows = table
@@ -126,7 +108,7 @@ def exp0(results: Path) -> str:
         for m in ("mean", "std"):
             value, se, exact = (r.at[key, "value"] for key in (m, f"{m}_se", f"exact_{m}"))
             cells.append(f"{pm(value, se)} (exact {num(exact, places(se))})")
-        rows.append([f"{NAMES[sampler]}, {grid}", steps, *cells])
+        rows.append([f"{sampler_name(sampler)}, {grid}", steps, *cells])
     return markdown(["sampler, grid", "steps", "mean", "std"], rows)
 
 
@@ -139,7 +121,7 @@ def point_masses(results: Path) -> str:
         masses = sorted(m for m in r.index if m.startswith("frac_at_mass_"))
         n = int(r["n"].iloc[0])
         fractions = [binomial(r.at[m, "value"], n) for m in masses]
-        rows.append([experiment, run_label(sampler, grid, steps), n, *fractions, *[""] * (2 - len(masses))])
+        rows.append([experiment, run_name(sampler, grid, steps), n, *fractions, *[""] * (2 - len(masses))])
     return markdown(["experiment", "sampler, grid, steps", "samples", "at mass 1", "at mass 2"], rows)
 
 
@@ -162,7 +144,7 @@ def distances(results: Path, runs) -> str:
     """Energy distance and nn median of learned and exact runs, each beside its noise floor."""
     rows = []
     for (experiment, denoiser, sampler, grid, steps), r in each_run(results, runs):
-        label = [experiment, denoiser, run_label(sampler, grid, steps), r["nfe"].iloc[0], r["n"].iloc[0]]
+        label = [experiment, denoiser, run_name(sampler, grid, steps), r["nfe"].iloc[0], r["n"].iloc[0]]
         rows.append(label + [with_floor(r, "energy"), with_floor(r, "nn_median")])
     header = ["experiment", "denoiser", "sampler, grid, steps", "NFE", "samples", "energy", "nn median"]
     return markdown(header, rows)
@@ -176,7 +158,7 @@ def curve(results: Path, runs) -> str:
         cells = [pm(r.at[m, "value"], r.at[f"{m}_se", "value"]) for m in ("curve_median", "curve_p99")]
         n = int(r["n"].iloc[0])
         far = binomial(r.at["curve_far", "value"], n)  # its binomial error, as the table's curve_far_se
-        rows.append([experiment, denoiser, run_label(sampler, grid, steps), n, *cells, far])
+        rows.append([experiment, denoiser, run_name(sampler, grid, steps), n, *cells, far])
     header = ["experiment", "denoiser", "sampler, grid, steps", "samples", "median", "99th percentile"]
     return markdown([*header, "fraction beyond 0.01"], rows)
 
@@ -188,7 +170,7 @@ def fast(results: Path) -> str:
         n = int(r["n"].iloc[0])
         median = pm(r.at["curve_median", "value"], r.at["curve_median_se", "value"])
         far = binomial(r.at["curve_far", "value"], n)
-        label = [experiment, denoiser, run_label(sampler, grid, steps), r["nfe"].iloc[0], n]
+        label = [experiment, denoiser, run_name(sampler, grid, steps), r["nfe"].iloc[0], n]
         rows.append(label + [with_floor(r, "energy"), median, far])
     header = ["experiment", "denoiser", "sampler, grid, steps", "NFE", "samples", "energy"]
     return markdown([*header, "median to the curve", "fraction beyond 0.01"], rows)
@@ -212,7 +194,7 @@ def orders(results: Path) -> str:
     table = read(results, "studies/orders/table.csv")
     fitted = table.groupby(["process", "sampler", "grid"], sort=False)["order"].first().unstack("grid")
     rows = [
-        [process, NAMES.get(sampler, sampler), *("" if pd.isna(v) else f"{v:.2f}" for v in values)]
+        [process, sampler_name(sampler), *("" if pd.isna(v) else f"{v:.2f}" for v in values)]
         for (process, sampler), values in fitted.iterrows()
     ]
     return markdown(["process", "sampler", *fitted.columns], rows)
@@ -276,7 +258,7 @@ def guidance_ring(results: Path) -> str:
         gap = r.loc[("learned", "energy_to_exact")]
         ratio = gap["value"] / gap["se"] if gap["se"] > 0 else float("nan")
         rows.append(
-            [f"{g:g}", run_label(sampler, grid, steps), *cells, pm(gap["value"], gap["se"]), f"{ratio:.1f}"]
+            [f"{g:g}", run_name(sampler, grid, steps), *cells, pm(gap["value"], gap["se"]), f"{ratio:.1f}"]
         )
     header = ["g", "sampler, grid, steps", "exact: energy to tilted", "exact: in sector"]
     header += ["network: energy to tilted", "network: in sector", "network to exact", "in SE"]
@@ -313,7 +295,7 @@ def start(results: Path) -> str:
         "exact, from the true p_1",
         "the start's effect (difference)",
     ]
-    header += ["network, from N(0, sigma^2)", f"experiments ({run_label(*START_RUN)})"]
+    header += ["network, from N(0, sigma^2)", f"experiments ({run_name(*START_RUN)})"]
     floor = study[study["start"] == "floor"].iloc[0]
     floor_line = f"Noise floor (a fresh draw of {floor.n} points): {pm(floor.energy, floor.energy_se)}."
     return f"{markdown(header, rows)}\n\n{floor_line}"
@@ -328,7 +310,7 @@ def memorisation_runs(results: Path):
     several = len(runs[["grid", "steps"]].drop_duplicates()) > 1
     columns = []
     for run in runs.itertuples(index=False):
-        name = f"{'ideal' if run.denoiser == 'ideal' else 'network'}, {NAMES.get(run.sampler, run.sampler)}"
+        name = f"{'ideal' if run.denoiser == 'ideal' else 'network'}, {sampler_name(run.sampler)}"
         columns.append((f"{name}, {run.grid}, {run.steps}" if several else name, run._asdict()))
     return table, columns + [("fresh data", {"denoiser": "data"})]
 

@@ -176,19 +176,6 @@ def fast(results: Path) -> str:
     return markdown([*header, "median to the curve", "fraction beyond 0.01"], rows)
 
 
-def training(results: Path) -> str:
-    """The training study: each recipe's change, cost, and distance to the curve."""
-    table = read(results, "studies/training/table.csv")
-    rows = []
-    for r in table.itertuples():
-        cpu = "" if pd.isna(r.train_cpu_s) else f"{r.train_cpu_s:.0f}"
-        error = "" if pd.isna(r.error_small) else pm(r.error_small, r.error_small_se)
-        cells = [pm(r.curve_median, r.curve_median_se), binomial(r.curve_far, int(r.n)), error]
-        rows.append([r.variant, r.change, cpu, *cells])
-    header = ["recipe", "change from base", "training CPU-s", "median to the curve", "fraction beyond 0.01"]
-    return markdown([*header, "error at the smallest level"], rows)
-
-
 def orders(results: Path) -> str:
     """Each sampler's fitted order by grid and process (blank: no range where it holds)."""
     table = read(results, "studies/orders/table.csv")
@@ -361,7 +348,6 @@ TABLES = {
     "roll_curve": lambda results: curve(results, ROLL),
     "exp4": lambda results: distances(results, EXP4),
     "fast": fast,
-    "training": training,
     "orders": orders,
     "likelihood": likelihood,
     "guidance_gaussian": guidance_gaussian,

@@ -176,17 +176,6 @@ def fast(results: Path) -> str:
     return markdown([*header, "median to the curve", "fraction beyond 0.01"], rows)
 
 
-def orders(results: Path) -> str:
-    """Each sampler's fitted order by grid and process (blank: no range where it holds)."""
-    table = read(results, "studies/orders/table.csv")
-    fitted = table.groupby(["process", "sampler", "grid"], sort=False)["order"].first().unstack("grid")
-    rows = [
-        [process, sampler_name(sampler), *("" if pd.isna(v) else f"{v:.2f}" for v in values)]
-        for (process, sampler), values in fitted.iterrows()
-    ]
-    return markdown(["process", "sampler", *fitted.columns], rows)
-
-
 def likelihood(results: Path) -> str:
     """Each set's KL(p || q) and NLL in nats, exact and learned, beside the data's entropy."""
     table = read(results, "studies/likelihood/table.csv").set_index(["set", "denoiser", "metric"])
@@ -348,7 +337,6 @@ TABLES = {
     "roll_curve": lambda results: curve(results, ROLL),
     "exp4": lambda results: distances(results, EXP4),
     "fast": fast,
-    "orders": orders,
     "likelihood": likelihood,
     "guidance_gaussian": guidance_gaussian,
     "guidance_ring": guidance_ring,
@@ -415,7 +403,7 @@ HEADLINES = {
         ),
     ),
     "headline_orders": Headline(
-        "orders", rows=tuple(("diffusion", name) for name in ("DDIM", "Heun", "2M", "3M", "UniPC"))
+        "orders_fitted", rows=tuple(("diffusion", name) for name in ("DDIM", "Heun", "2M", "3M", "UniPC"))
     ),
     "headline_memorisation": Headline(
         "memorisation",

@@ -223,8 +223,11 @@ def test_headline_tables_are_rows_and_columns_of_the_full_ones(results):
 
 
 def test_a_table_in_both_files_or_in_neither_is_named(results):
-    both = {**SPLIT, "README.md": SPLIT["README.md"] + "<!-- table:orders -->\n<!-- /table:orders -->\n"}
-    with pytest.raises(SystemExit, match=r"more than once: orders \(in README.md, docs/results.md\)"):
+    both = {
+        **SPLIT,
+        "README.md": SPLIT["README.md"] + "<!-- table:orders_fitted -->\n<!-- /table:orders_fitted -->\n",
+    }
+    with pytest.raises(SystemExit, match=r"more than once: orders_fitted \(in README.md, docs/results.md\)"):
         rt.render_files(both, results)
     neither = {**SPLIT, "docs/results.md": SPLIT["docs/results.md"].replace("table:likelihood", "x")}
     with pytest.raises(SystemExit, match=r"in none of README.md, docs/results.md: likelihood"):
@@ -236,7 +239,7 @@ def test_a_table_in_both_files_or_in_neither_is_named(results):
 def test_a_missing_headline_row_is_named(results):
     table = pd.read_csv(results / "studies" / "orders" / "table.csv")
     table[table["sampler"] != "heun"].to_csv(results / "studies" / "orders" / "table.csv", index=False)
-    with pytest.raises(SystemExit, match="headline_orders: table orders has no row diffusion, Heun"):
+    with pytest.raises(SystemExit, match="headline_orders: table orders_fitted has no row diffusion, Heun"):
         rt.render_files(SPLIT, results)
 
 

@@ -176,34 +176,6 @@ def fast(results: Path) -> str:
     return markdown([*header, "median to the curve", "fraction beyond 0.01"], rows)
 
 
-def likelihood(results: Path) -> str:
-    """Each set's KL(p || q) and NLL in nats, exact and learned, beside the data's entropy."""
-    table = read(results, "studies/likelihood/table.csv").set_index(["set", "denoiser", "metric"])
-    rows = []
-    for (name, process), _ in table.groupby(["set", "process"], sort=False):
-        entropy = table.loc[(name, "data", "entropy")]
-        start = table.loc[(name, "start", "kl"), "value"] if (name, "start", "kl") in table.index else None
-        for denoiser in ("exact", "learned"):
-            if (name, denoiser, "kl") not in table.index:
-                continue
-            kl, nll = table.loc[(name, denoiser, "kl")], table.loc[(name, denoiser, "nll")]
-            change = table.loc[(name, denoiser, "ode_change_mean"), "value"]
-            rows.append(
-                [
-                    name,
-                    process,
-                    denoiser,
-                    pm(kl["value"], kl["se"]),
-                    pm(nll["value"], nll["se"]),
-                    pm(entropy["value"], entropy["se"]),
-                    "" if start is None else f"{start:.2g}",
-                    f"{change:.1g}",
-                ]
-            )
-    header = ["set", "process", "denoiser", "KL(p, q), nats", "NLL, nats", "entropy of p", "start's KL"]
-    return markdown([*header, "mean change at twice the steps"], rows)
-
-
 def guidance_gaussian(results: Path) -> str:
     """The 1-D labelled Gaussian: each guided law's (mean, std) against the tilted law's."""
     table = read(results, "studies/guidance/table.csv")
@@ -337,7 +309,6 @@ TABLES = {
     "roll_curve": lambda results: curve(results, ROLL),
     "exp4": lambda results: distances(results, EXP4),
     "fast": fast,
-    "likelihood": likelihood,
     "guidance_gaussian": guidance_gaussian,
     "guidance_ring": guidance_ring,
     "start": start,

@@ -229,8 +229,8 @@ def test_a_table_in_both_files_or_in_neither_is_named(results):
     }
     with pytest.raises(SystemExit, match=r"more than once: orders_fitted \(in README.md, docs/results.md\)"):
         rt.render_files(both, results)
-    neither = {**SPLIT, "docs/results.md": SPLIT["docs/results.md"].replace("table:likelihood", "x")}
-    with pytest.raises(SystemExit, match=r"in none of README.md, docs/results.md: likelihood"):
+    neither = {**SPLIT, "docs/results.md": SPLIT["docs/results.md"].replace("table:likelihood_sets", "x")}
+    with pytest.raises(SystemExit, match=r"in none of README.md, docs/results.md: likelihood_sets"):
         rt.render_files(neither, results)
     with pytest.raises(SystemExit, match="do not pair"):
         rt.render_files({**SPLIT, "README.md": "<!-- table:headline_exp0 -->\n"}, results)

@@ -176,43 +176,6 @@ def fast(results: Path) -> str:
     return markdown([*header, "median to the curve", "fraction beyond 0.01"], rows)
 
 
-def guidance_gaussian(results: Path) -> str:
-    """The 1-D labelled Gaussian: each guided law's (mean, std) against the tilted law's."""
-    table = read(results, "studies/guidance/table.csv")
-    table = table[table["part"] == "gaussian"].pivot_table(
-        index=["scale", "sampler", "steps"], columns="metric", values="value", sort=False
-    )
-    laws = list(dict.fromkeys((sampler, steps) for _, sampler, steps in table.index))
-    header = ["g", *(f"{s} {n}" if n else s for s, n in laws)]
-    rows = []
-    for g in dict.fromkeys(scale for scale, _, _ in table.index):
-        cells = [f"{table.at[(g, s, n), 'mean']:.3f}, {table.at[(g, s, n), 'std']:.3f}" for s, n in laws]
-        rows.append([f"{g:g}", *cells])
-    return markdown(header, rows)
-
-
-def guidance_ring(results: Path) -> str:
-    """The ring: guided samples' energy distance to the tilted law, exact and learned,
-    and the learned guided law's distance to the exact one (paired starts)."""
-    table = read(results, "studies/guidance/table.csv")
-    ring = table[(table["part"] == "ring") & (table["sampler"] != "tilted")]
-    rows = []
-    for (g, sampler, grid, steps), run in ring.groupby(["scale", "sampler", "grid", "steps"], sort=False):
-        r = run.set_index(["denoiser", "metric"])
-        cells = []
-        for denoiser in ("exact", "learned"):
-            energy, n = r.loc[(denoiser, "energy")], int(run["n"].iloc[0])
-            cells += [pm(energy["value"], energy["se"]), binomial(r.loc[(denoiser, "sector"), "value"], n)]
-        gap = r.loc[("learned", "energy_to_exact")]
-        ratio = gap["value"] / gap["se"] if gap["se"] > 0 else float("nan")
-        rows.append(
-            [f"{g:g}", run_name(sampler, grid, steps), *cells, pm(gap["value"], gap["se"]), f"{ratio:.1f}"]
-        )
-    header = ["g", "sampler, grid, steps", "exact: energy to tilted", "exact: in sector"]
-    header += ["network: energy to tilted", "network: in sector", "network to exact", "in SE"]
-    return markdown(header, rows)
-
-
 def start(results: Path) -> str:
     """The start study's energy distances by sigma and start, the start's effect
     (from N(0, sigma^2) minus from p_1), and beside them the learned experiments'
@@ -309,8 +272,6 @@ TABLES = {
     "roll_curve": lambda results: curve(results, ROLL),
     "exp4": lambda results: distances(results, EXP4),
     "fast": fast,
-    "guidance_gaussian": guidance_gaussian,
-    "guidance_ring": guidance_ring,
     "start": start,
     "memorisation": memorisation,
     "memorisation_energy": memorisation_energy,

@@ -29,7 +29,6 @@ import pandas as pd
 import yaml
 
 from stepdiff import studies
-from stepdiff.studies.memorisation import crossing
 from stepdiff.tables import binomial, markdown, num, places, pm, run_name, sampler_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,59 +211,6 @@ def start(results: Path) -> str:
     return f"{markdown(header, rows)}\n\n{floor_line}"
 
 
-def memorisation_runs(results: Path):
-    """The study's table, and its runs in column order: (label, selection) pairs."""
-    where = "studies/memorisation/table.csv"
-    table = read(results, where)
-    runs = table[table["denoiser"] != "data"][["denoiser", "sampler", "grid", "steps"]].drop_duplicates()
-    runs = runs.sort_values(["denoiser", "sampler", "grid", "steps"])
-    several = len(runs[["grid", "steps"]].drop_duplicates()) > 1
-    columns = []
-    for run in runs.itertuples(index=False):
-        name = f"{'ideal' if run.denoiser == 'ideal' else 'network'}, {sampler_name(run.sampler)}"
-        columns.append((f"{name}, {run.grid}, {run.steps}" if several else name, run._asdict()))
-    return table, columns + [("fresh data", {"denoiser": "data"})]
-
-
-def memorisation(results: Path) -> str:
-    """Memorised fractions by training-set size, and where the network's falls through one half."""
-    table, columns = memorisation_runs(results)
-    sizes = sorted(table["size"].unique())
-    fractions = {}
-    for label, keys in columns:
-        for size in sizes:
-            r = select(table, "studies/memorisation/table.csv", size=size, **keys)
-            fractions[label, size] = (r.at["memorised", "value"], int(r["n"].iloc[0]))
-    rows = [[size, *(binomial(*fractions[label, size]) for label, _ in columns)] for size in sizes]
-    lines = []
-    for label, keys in columns:
-        if keys["denoiser"] != "learned":
-            continue
-        f = pd.Series([fractions[label, size][0] for size in sizes])
-        se = (f * (1 - f) / pd.Series([fractions[label, size][1] for size in sizes])) ** 0.5
-        found = [crossing(sizes, f + shift) for shift in (0, -se, se)]
-        if None in found:
-            lines.append(f"* {label}: not through one half at every fraction ± one standard error.")
-        else:
-            lines.append(f"* {label}: N = {found[0]:.1f} ({found[1]:.1f} to {found[2]:.1f})")
-    crossings = "Where the network's fraction falls through one half (the interval: every fraction "
-    crossings += "moved one standard error down, then up):\n\n" + "\n".join(lines)
-    return markdown(["N", *(label for label, _ in columns)], rows) + "\n\n" + crossings
-
-
-def memorisation_energy(results: Path) -> str:
-    """The same runs' energy distance to held-out data."""
-    table, columns = memorisation_runs(results)
-    rows = []
-    for size in sorted(table["size"].unique()):
-        cells = []
-        for _, keys in columns:
-            r = select(table, "studies/memorisation/table.csv", size=size, **keys)
-            cells.append(pm(r.at["energy", "value"], r.at["energy_se", "value"]))
-        rows.append([size, *cells])
-    return markdown(["N", *(label for label, _ in columns)], rows)
-
-
 TABLES = {
     "exp0": exp0,
     "point_masses": point_masses,
@@ -273,8 +219,6 @@ TABLES = {
     "exp4": lambda results: distances(results, EXP4),
     "fast": fast,
     "start": start,
-    "memorisation": memorisation,
-    "memorisation_energy": memorisation_energy,
 }
 
 
@@ -338,7 +282,7 @@ HEADLINES = {
         "orders_fitted", rows=tuple(("diffusion", name) for name in ("DDIM", "Heun", "2M", "3M", "UniPC"))
     ),
     "headline_memorisation": Headline(
-        "memorisation",
+        "memorisation_fractions",
         columns=("N", "ideal, DDIM", "network, DDIM", "network, DDPM", "fresh data"),
         notes=True,
     ),

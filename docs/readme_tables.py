@@ -10,7 +10,9 @@ Every measured number is printed as ``value ± standard error`` (the tables'
 ``*_se`` columns; for a fraction ``f`` of ``n`` samples the binomial
 ``sqrt(f (1 - f) / n)``), with two significant digits of the error. Exact
 values are printed after ``exact``, noise floors after ``floor`` (with their
-error where the table records one).
+error where the table records one). The experiments' tables are written
+here; each study's are its module's (``RESULT_TABLES``, ``result_table``),
+marked ``{study}_{key}``, as the report's captions print them.
 
     python docs/readme_tables.py [--results results] [--readme README.md]
                                  [--results-doc docs/results.md]
@@ -19,7 +21,6 @@ error where the table records one).
 from __future__ import annotations
 
 import argparse
-import math
 import re
 from functools import partial
 from pathlib import Path
@@ -29,6 +30,7 @@ import pandas as pd
 import yaml
 
 from stepdiff import studies
+from stepdiff.studies.start import sigma_table
 from stepdiff.tables import binomial, markdown, num, places, pm, run_name, sampler_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,8 +67,8 @@ FAST += [("exp5", "learned", sampler, "sigma", s) for sampler in ("dpmpp_2m", "u
 FAST += [("exp5", "learned", "euler", "uniform", 20)]
 EXP4 = [("exp4", "learned", "euler", "uniform", s) for s in (20, 50, 100)]
 EXP4 += [("exp4", "learned", "heun", "uniform", 25), ("exp4", "learned", "heun", "sigma", 25)]
-# The start study's sampler, and the learned experiments drawn beside it with their sigma
-# (config/config.yaml: starts.start.sampler, steps, learned).
+# The start study's sampler, and the learned experiments drawn beside it in its table
+# with their sigma (config/config.yaml: starts.start.sampler, steps, learned).
 START_RUN = ("ddim", "karras", 50)
 START_EXPERIMENTS = {"exp3": 1.0, "exp7": 80.0}
 
@@ -176,39 +178,18 @@ def fast(results: Path) -> str:
 
 
 def start(results: Path) -> str:
-    """The start study's energy distances by sigma and start, the start's effect
-    (from N(0, sigma^2) minus from p_1), and beside them the learned experiments'
-    runs of the same sampler; the noise floor below."""
+    """The start study's table (its module's ``sigma_table``) with the learned
+    experiments' runs of its sampler beside it. They are the experiments'
+    metrics, which a study's ``result_table`` does not see (it reads the
+    study's own table): the report's caption shows the table without them."""
     study = read(results, "studies/start/table.csv")
-    energy = {(row.sigma, row.start): (row.energy, row.energy_se) for row in study.itertuples()}
     sampler, grid, steps = START_RUN
+    experiments = {}
     for experiment, sigma in START_EXPERIMENTS.items():
         where = f"metrics/{experiment}.csv"
         r = select(read(results, where), where, denoiser="learned", sampler=sampler, grid=grid, steps=steps)
-        energy[sigma, experiment] = (r.at["energy", "value"], r.at["energy_se", "value"])
-    rows = []
-    for sigma in sorted({sigma for sigma, _ in energy if pd.notna(sigma)}):
-        cells = [pm(*energy[sigma, s]) if (sigma, s) in energy else "" for s in ("prior", "p1")]
-        if (sigma, "prior") in energy and (sigma, "p1") in energy:
-            (a, sa), (b, sb) = energy[sigma, "prior"], energy[sigma, "p1"]
-            cells.append(pm(a - b, math.hypot(sa, sb)))
-        else:
-            cells.append("")
-        cells.append(pm(*energy[sigma, "learned"]) if (sigma, "learned") in energy else "")
-        cells.append(
-            " ".join(f"{pm(*energy[sigma, e])} ({e})" for e in START_EXPERIMENTS if (sigma, e) in energy)
-        )
-        rows.append([f"{sigma:g}", *cells])
-    header = [
-        "sigma",
-        "exact, from N(0, sigma^2)",
-        "exact, from the true p_1",
-        "the start's effect (difference)",
-    ]
-    header += ["network, from N(0, sigma^2)", f"experiments ({run_name(*START_RUN)})"]
-    floor = study[study["start"] == "floor"].iloc[0]
-    floor_line = f"Noise floor (a fresh draw of {floor.n} points): {pm(floor.energy, floor.energy_se)}."
-    return f"{markdown(header, rows)}\n\n{floor_line}"
+        experiments[experiment] = (sigma, r.at["energy", "value"], r.at["energy_se", "value"])
+    return sigma_table(study, experiments, START_RUN)
 
 
 TABLES = {
@@ -218,7 +199,6 @@ TABLES = {
     "roll_curve": lambda results: curve(results, ROLL),
     "exp4": lambda results: distances(results, EXP4),
     "fast": fast,
-    "start": start,
 }
 
 
@@ -240,6 +220,7 @@ def study_table(module, study: str, key: str, results: Path) -> str:
 
 
 TABLES.update(study_tables())
+TABLES["start_sigmas"] = start  # the start study's table, with the experiments beside it
 
 
 class Headline(NamedTuple):

@@ -10,7 +10,9 @@ Every measured number is printed as ``value ± standard error`` (the tables'
 ``*_se`` columns; for a fraction ``f`` of ``n`` samples the binomial
 ``sqrt(f (1 - f) / n)``), with two significant digits of the error. Exact
 values are printed after ``exact``, noise floors after ``floor`` (with their
-error where the table records one).
+error where the table records one). The experiments' tables are written
+here; each study's are its module's (``RESULT_TABLES``, ``result_table``),
+marked ``{study}_{key}``, as the report's captions print them.
 
     python docs/readme_tables.py [--results results] [--readme README.md]
                                  [--results-doc docs/results.md]
@@ -19,7 +21,6 @@ error where the table records one).
 from __future__ import annotations
 
 import argparse
-import math
 import re
 from functools import partial
 from pathlib import Path
@@ -29,23 +30,13 @@ import pandas as pd
 import yaml
 
 from stepdiff import studies
-from stepdiff.studies.memorisation import crossing
-from stepdiff.tables import markdown, num, places, pm
+from stepdiff.studies.start import sigma_table
+from stepdiff.tables import binomial, markdown, num, places, pm, run_name, sampler_name
 
 ROOT = Path(__file__).resolve().parents[1]
 # A marker is a line of its own; the text between a pair is replaced.
 MARKER = re.compile(r"^(<!-- table:([\w-]+) -->\n).*?^(<!-- /table:\2 -->)$", re.S | re.M)
 OPENING = re.compile(r"^<!-- table:([\w-]+) -->$", re.M)
-NAMES = {
-    "ddpm": "DDPM",
-    "ddim": "DDIM",
-    "euler": "Euler",
-    "heun": "Heun",
-    "dpmpp_2m": "2M",
-    "dpmpp_3m": "3M",
-    "unipc": "UniPC",
-}
-
 # The runs each table shows, as (sampler, grid, steps) with the experiment and denoiser
 # in front where the table has several; a run missing from results/ stops the script.
 EXP0 = [("ddpm", "uniform", 10), ("ddpm", "uniform", 1000), ("ddim", "uniform", 10)]
@@ -76,8 +67,8 @@ FAST += [("exp5", "learned", sampler, "sigma", s) for sampler in ("dpmpp_2m", "u
 FAST += [("exp5", "learned", "euler", "uniform", 20)]
 EXP4 = [("exp4", "learned", "euler", "uniform", s) for s in (20, 50, 100)]
 EXP4 += [("exp4", "learned", "heun", "uniform", 25), ("exp4", "learned", "heun", "sigma", 25)]
-# The start study's sampler, and the learned experiments drawn beside it with their sigma
-# (config/config.yaml: starts.start.sampler, steps, learned).
+# The start study's sampler, and the learned experiments drawn beside it in its table
+# with their sigma (config/config.yaml: starts.start.sampler, steps, learned).
 START_RUN = ("ddim", "karras", 50)
 START_EXPERIMENTS = {"exp3": 1.0, "exp7": 80.0}
 
@@ -87,14 +78,6 @@ def read(results: Path, name: str) -> pd.DataFrame:
     if not path.is_file():
         raise SystemExit(f"{path} is missing: run `make run` first (the result tables come from results/)")
     return pd.read_csv(path)
-
-
-def binomial(f: float, n: int) -> str:
-    return pm(f, math.sqrt(f * (1 - f) / n))
-
-
-def run_label(sampler: str, grid: str, steps: int) -> str:
-    return f"{NAMES.get(sampler, sampler)}, {grid}, {steps}"
 
 
 def select(table: pd.DataFrame, where: str, **keys) -> pd.DataFrame:
@@ -126,7 +109,7 @@ def exp0(results: Path) -> str:
         for m in ("mean", "std"):
             value, se, exact = (r.at[key, "value"] for key in (m, f"{m}_se", f"exact_{m}"))
             cells.append(f"{pm(value, se)} (exact {num(exact, places(se))})")
-        rows.append([f"{NAMES[sampler]}, {grid}", steps, *cells])
+        rows.append([f"{sampler_name(sampler)}, {grid}", steps, *cells])
     return markdown(["sampler, grid", "steps", "mean", "std"], rows)
 
 
@@ -139,7 +122,7 @@ def point_masses(results: Path) -> str:
         masses = sorted(m for m in r.index if m.startswith("frac_at_mass_"))
         n = int(r["n"].iloc[0])
         fractions = [binomial(r.at[m, "value"], n) for m in masses]
-        rows.append([experiment, run_label(sampler, grid, steps), n, *fractions, *[""] * (2 - len(masses))])
+        rows.append([experiment, run_name(sampler, grid, steps), n, *fractions, *[""] * (2 - len(masses))])
     return markdown(["experiment", "sampler, grid, steps", "samples", "at mass 1", "at mass 2"], rows)
 
 
@@ -162,7 +145,7 @@ def distances(results: Path, runs) -> str:
     """Energy distance and nn median of learned and exact runs, each beside its noise floor."""
     rows = []
     for (experiment, denoiser, sampler, grid, steps), r in each_run(results, runs):
-        label = [experiment, denoiser, run_label(sampler, grid, steps), r["nfe"].iloc[0], r["n"].iloc[0]]
+        label = [experiment, denoiser, run_name(sampler, grid, steps), r["nfe"].iloc[0], r["n"].iloc[0]]
         rows.append(label + [with_floor(r, "energy"), with_floor(r, "nn_median")])
     header = ["experiment", "denoiser", "sampler, grid, steps", "NFE", "samples", "energy", "nn median"]
     return markdown(header, rows)
@@ -176,7 +159,7 @@ def curve(results: Path, runs) -> str:
         cells = [pm(r.at[m, "value"], r.at[f"{m}_se", "value"]) for m in ("curve_median", "curve_p99")]
         n = int(r["n"].iloc[0])
         far = binomial(r.at["curve_far", "value"], n)  # its binomial error, as the table's curve_far_se
-        rows.append([experiment, denoiser, run_label(sampler, grid, steps), n, *cells, far])
+        rows.append([experiment, denoiser, run_name(sampler, grid, steps), n, *cells, far])
     header = ["experiment", "denoiser", "sampler, grid, steps", "samples", "median", "99th percentile"]
     return markdown([*header, "fraction beyond 0.01"], rows)
 
@@ -188,188 +171,25 @@ def fast(results: Path) -> str:
         n = int(r["n"].iloc[0])
         median = pm(r.at["curve_median", "value"], r.at["curve_median_se", "value"])
         far = binomial(r.at["curve_far", "value"], n)
-        label = [experiment, denoiser, run_label(sampler, grid, steps), r["nfe"].iloc[0], n]
+        label = [experiment, denoiser, run_name(sampler, grid, steps), r["nfe"].iloc[0], n]
         rows.append(label + [with_floor(r, "energy"), median, far])
     header = ["experiment", "denoiser", "sampler, grid, steps", "NFE", "samples", "energy"]
     return markdown([*header, "median to the curve", "fraction beyond 0.01"], rows)
 
 
-def training(results: Path) -> str:
-    """The training study: each recipe's change, cost, and distance to the curve."""
-    table = read(results, "studies/training/table.csv")
-    rows = []
-    for r in table.itertuples():
-        cpu = "" if pd.isna(r.train_cpu_s) else f"{r.train_cpu_s:.0f}"
-        error = "" if pd.isna(r.error_small) else pm(r.error_small, r.error_small_se)
-        cells = [pm(r.curve_median, r.curve_median_se), binomial(r.curve_far, int(r.n)), error]
-        rows.append([r.variant, r.change, cpu, *cells])
-    header = ["recipe", "change from base", "training CPU-s", "median to the curve", "fraction beyond 0.01"]
-    return markdown([*header, "error at the smallest level"], rows)
-
-
-def orders(results: Path) -> str:
-    """Each sampler's fitted order by grid and process (blank: no range where it holds)."""
-    table = read(results, "studies/orders/table.csv")
-    fitted = table.groupby(["process", "sampler", "grid"], sort=False)["order"].first().unstack("grid")
-    rows = [
-        [process, NAMES.get(sampler, sampler), *("" if pd.isna(v) else f"{v:.2f}" for v in values)]
-        for (process, sampler), values in fitted.iterrows()
-    ]
-    return markdown(["process", "sampler", *fitted.columns], rows)
-
-
-def likelihood(results: Path) -> str:
-    """Each set's KL(p || q) and NLL in nats, exact and learned, beside the data's entropy."""
-    table = read(results, "studies/likelihood/table.csv").set_index(["set", "denoiser", "metric"])
-    rows = []
-    for (name, process), _ in table.groupby(["set", "process"], sort=False):
-        entropy = table.loc[(name, "data", "entropy")]
-        start = table.loc[(name, "start", "kl"), "value"] if (name, "start", "kl") in table.index else None
-        for denoiser in ("exact", "learned"):
-            if (name, denoiser, "kl") not in table.index:
-                continue
-            kl, nll = table.loc[(name, denoiser, "kl")], table.loc[(name, denoiser, "nll")]
-            change = table.loc[(name, denoiser, "ode_change_mean"), "value"]
-            rows.append(
-                [
-                    name,
-                    process,
-                    denoiser,
-                    pm(kl["value"], kl["se"]),
-                    pm(nll["value"], nll["se"]),
-                    pm(entropy["value"], entropy["se"]),
-                    "" if start is None else f"{start:.2g}",
-                    f"{change:.1g}",
-                ]
-            )
-    header = ["set", "process", "denoiser", "KL(p, q), nats", "NLL, nats", "entropy of p", "start's KL"]
-    return markdown([*header, "mean change at twice the steps"], rows)
-
-
-def guidance_gaussian(results: Path) -> str:
-    """The 1-D labelled Gaussian: each guided law's (mean, std) against the tilted law's."""
-    table = read(results, "studies/guidance/table.csv")
-    table = table[table["part"] == "gaussian"].pivot_table(
-        index=["scale", "sampler", "steps"], columns="metric", values="value", sort=False
-    )
-    laws = list(dict.fromkeys((sampler, steps) for _, sampler, steps in table.index))
-    header = ["g", *(f"{s} {n}" if n else s for s, n in laws)]
-    rows = []
-    for g in dict.fromkeys(scale for scale, _, _ in table.index):
-        cells = [f"{table.at[(g, s, n), 'mean']:.3f}, {table.at[(g, s, n), 'std']:.3f}" for s, n in laws]
-        rows.append([f"{g:g}", *cells])
-    return markdown(header, rows)
-
-
-def guidance_ring(results: Path) -> str:
-    """The ring: guided samples' energy distance to the tilted law, exact and learned,
-    and the learned guided law's distance to the exact one (paired starts)."""
-    table = read(results, "studies/guidance/table.csv")
-    ring = table[(table["part"] == "ring") & (table["sampler"] != "tilted")]
-    rows = []
-    for (g, sampler, grid, steps), run in ring.groupby(["scale", "sampler", "grid", "steps"], sort=False):
-        r = run.set_index(["denoiser", "metric"])
-        cells = []
-        for denoiser in ("exact", "learned"):
-            energy, n = r.loc[(denoiser, "energy")], int(run["n"].iloc[0])
-            cells += [pm(energy["value"], energy["se"]), binomial(r.loc[(denoiser, "sector"), "value"], n)]
-        gap = r.loc[("learned", "energy_to_exact")]
-        ratio = gap["value"] / gap["se"] if gap["se"] > 0 else float("nan")
-        rows.append(
-            [f"{g:g}", run_label(sampler, grid, steps), *cells, pm(gap["value"], gap["se"]), f"{ratio:.1f}"]
-        )
-    header = ["g", "sampler, grid, steps", "exact: energy to tilted", "exact: in sector"]
-    header += ["network: energy to tilted", "network: in sector", "network to exact", "in SE"]
-    return markdown(header, rows)
-
-
 def start(results: Path) -> str:
-    """The start study's energy distances by sigma and start, the start's effect
-    (from N(0, sigma^2) minus from p_1), and beside them the learned experiments'
-    runs of the same sampler; the noise floor below."""
+    """The start study's table (its module's ``sigma_table``) with the learned
+    experiments' runs of its sampler beside it. They are the experiments'
+    metrics, which a study's ``result_table`` does not see (it reads the
+    study's own table): the report's caption shows the table without them."""
     study = read(results, "studies/start/table.csv")
-    energy = {(row.sigma, row.start): (row.energy, row.energy_se) for row in study.itertuples()}
     sampler, grid, steps = START_RUN
+    experiments = {}
     for experiment, sigma in START_EXPERIMENTS.items():
         where = f"metrics/{experiment}.csv"
         r = select(read(results, where), where, denoiser="learned", sampler=sampler, grid=grid, steps=steps)
-        energy[sigma, experiment] = (r.at["energy", "value"], r.at["energy_se", "value"])
-    rows = []
-    for sigma in sorted({sigma for sigma, _ in energy if pd.notna(sigma)}):
-        cells = [pm(*energy[sigma, s]) if (sigma, s) in energy else "" for s in ("prior", "p1")]
-        if (sigma, "prior") in energy and (sigma, "p1") in energy:
-            (a, sa), (b, sb) = energy[sigma, "prior"], energy[sigma, "p1"]
-            cells.append(pm(a - b, math.hypot(sa, sb)))
-        else:
-            cells.append("")
-        cells.append(pm(*energy[sigma, "learned"]) if (sigma, "learned") in energy else "")
-        cells.append(
-            " ".join(f"{pm(*energy[sigma, e])} ({e})" for e in START_EXPERIMENTS if (sigma, e) in energy)
-        )
-        rows.append([f"{sigma:g}", *cells])
-    header = [
-        "sigma",
-        "exact, from N(0, sigma^2)",
-        "exact, from the true p_1",
-        "the start's effect (difference)",
-    ]
-    header += ["network, from N(0, sigma^2)", f"experiments ({run_label(*START_RUN)})"]
-    floor = study[study["start"] == "floor"].iloc[0]
-    floor_line = f"Noise floor (a fresh draw of {floor.n} points): {pm(floor.energy, floor.energy_se)}."
-    return f"{markdown(header, rows)}\n\n{floor_line}"
-
-
-def memorisation_runs(results: Path):
-    """The study's table, and its runs in column order: (label, selection) pairs."""
-    where = "studies/memorisation/table.csv"
-    table = read(results, where)
-    runs = table[table["denoiser"] != "data"][["denoiser", "sampler", "grid", "steps"]].drop_duplicates()
-    runs = runs.sort_values(["denoiser", "sampler", "grid", "steps"])
-    several = len(runs[["grid", "steps"]].drop_duplicates()) > 1
-    columns = []
-    for run in runs.itertuples(index=False):
-        name = f"{'ideal' if run.denoiser == 'ideal' else 'network'}, {NAMES.get(run.sampler, run.sampler)}"
-        columns.append((f"{name}, {run.grid}, {run.steps}" if several else name, run._asdict()))
-    return table, columns + [("fresh data", {"denoiser": "data"})]
-
-
-def memorisation(results: Path) -> str:
-    """Memorised fractions by training-set size, and where the network's falls through one half."""
-    table, columns = memorisation_runs(results)
-    sizes = sorted(table["size"].unique())
-    fractions = {}
-    for label, keys in columns:
-        for size in sizes:
-            r = select(table, "studies/memorisation/table.csv", size=size, **keys)
-            fractions[label, size] = (r.at["memorised", "value"], int(r["n"].iloc[0]))
-    rows = [[size, *(binomial(*fractions[label, size]) for label, _ in columns)] for size in sizes]
-    lines = []
-    for label, keys in columns:
-        if keys["denoiser"] != "learned":
-            continue
-        f = pd.Series([fractions[label, size][0] for size in sizes])
-        se = (f * (1 - f) / pd.Series([fractions[label, size][1] for size in sizes])) ** 0.5
-        found = [crossing(sizes, f + shift) for shift in (0, -se, se)]
-        if None in found:
-            lines.append(f"* {label}: not through one half at every fraction ± one standard error.")
-        else:
-            lines.append(f"* {label}: N = {found[0]:.1f} ({found[1]:.1f} to {found[2]:.1f})")
-    crossings = "Where the network's fraction falls through one half (the interval: every fraction "
-    crossings += "moved one standard error down, then up):\n\n" + "\n".join(lines)
-    return markdown(["N", *(label for label, _ in columns)], rows) + "\n\n" + crossings
-
-
-def memorisation_energy(results: Path) -> str:
-    """The same runs' energy distance to held-out data."""
-    table, columns = memorisation_runs(results)
-    rows = []
-    for size in sorted(table["size"].unique()):
-        cells = []
-        for _, keys in columns:
-            r = select(table, "studies/memorisation/table.csv", size=size, **keys)
-            cells.append(pm(r.at["energy", "value"], r.at["energy_se", "value"]))
-        rows.append([size, *cells])
-    return markdown(["N", *(label for label, _ in columns)], rows)
+        experiments[experiment] = (sigma, r.at["energy", "value"], r.at["energy_se", "value"])
+    return sigma_table(study, experiments, START_RUN)
 
 
 TABLES = {
@@ -379,14 +199,6 @@ TABLES = {
     "roll_curve": lambda results: curve(results, ROLL),
     "exp4": lambda results: distances(results, EXP4),
     "fast": fast,
-    "training": training,
-    "orders": orders,
-    "likelihood": likelihood,
-    "guidance_gaussian": guidance_gaussian,
-    "guidance_ring": guidance_ring,
-    "start": start,
-    "memorisation": memorisation,
-    "memorisation_energy": memorisation_energy,
 }
 
 
@@ -408,6 +220,7 @@ def study_table(module, study: str, key: str, results: Path) -> str:
 
 
 TABLES.update(study_tables())
+TABLES["start_sigmas"] = start  # the start study's table, with the experiments beside it
 
 
 class Headline(NamedTuple):
@@ -447,10 +260,10 @@ HEADLINES = {
         ),
     ),
     "headline_orders": Headline(
-        "orders", rows=tuple(("diffusion", name) for name in ("DDIM", "Heun", "2M", "3M", "UniPC"))
+        "orders_fitted", rows=tuple(("diffusion", name) for name in ("DDIM", "Heun", "2M", "3M", "UniPC"))
     ),
     "headline_memorisation": Headline(
-        "memorisation",
+        "memorisation_fractions",
         columns=("N", "ideal, DDIM", "network, DDIM", "network, DDPM", "fresh data"),
         notes=True,
     ),

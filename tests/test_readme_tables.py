@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
+from stepdiff import captions, studies
+
 spec = importlib.util.spec_from_file_location("readme_tables", REPO / "docs" / "readme_tables.py")
 rt = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(rt)
@@ -223,11 +225,14 @@ def test_headline_tables_are_rows_and_columns_of_the_full_ones(results):
 
 
 def test_a_table_in_both_files_or_in_neither_is_named(results):
-    both = {**SPLIT, "README.md": SPLIT["README.md"] + "<!-- table:orders -->\n<!-- /table:orders -->\n"}
-    with pytest.raises(SystemExit, match=r"more than once: orders \(in README.md, docs/results.md\)"):
+    both = {
+        **SPLIT,
+        "README.md": SPLIT["README.md"] + "<!-- table:orders_fitted -->\n<!-- /table:orders_fitted -->\n",
+    }
+    with pytest.raises(SystemExit, match=r"more than once: orders_fitted \(in README.md, docs/results.md\)"):
         rt.render_files(both, results)
-    neither = {**SPLIT, "docs/results.md": SPLIT["docs/results.md"].replace("table:likelihood", "x")}
-    with pytest.raises(SystemExit, match=r"in none of README.md, docs/results.md: likelihood"):
+    neither = {**SPLIT, "docs/results.md": SPLIT["docs/results.md"].replace("table:likelihood_sets", "x")}
+    with pytest.raises(SystemExit, match=r"in none of README.md, docs/results.md: likelihood_sets"):
         rt.render_files(neither, results)
     with pytest.raises(SystemExit, match="do not pair"):
         rt.render_files({**SPLIT, "README.md": "<!-- table:headline_exp0 -->\n"}, results)
@@ -236,8 +241,20 @@ def test_a_table_in_both_files_or_in_neither_is_named(results):
 def test_a_missing_headline_row_is_named(results):
     table = pd.read_csv(results / "studies" / "orders" / "table.csv")
     table[table["sampler"] != "heun"].to_csv(results / "studies" / "orders" / "table.csv", index=False)
-    with pytest.raises(SystemExit, match="headline_orders: table orders has no row diffusion, Heun"):
+    with pytest.raises(SystemExit, match="headline_orders: table orders_fitted has no row diffusion, Heun"):
         rt.render_files(SPLIT, results)
+
+
+def test_the_start_studys_caption_shows_its_docs_table_without_the_experiments(results):
+    """The start study's ``result_table`` reads its own table alone: the
+    report's caption shows docs/results.md's table less the learned
+    experiments' column, which docs/readme_tables.py adds from their tables."""
+    own = captions.study_table(studies.module("starts"), pd.read_csv(results / "studies/start/table.csv"))
+    full = rt.TABLES["start_sigmas"](results).split("\n")
+    assert "experiments (DDIM, karras, 50)" in full[0] and "(exp3)" in full[2] and "(exp7)" in full[-3]
+    assert "experiments" not in own and own.split("\n")[-1] == full[-1]  # the floor
+    for line in own.split("\n"):
+        assert any(row.startswith(line[: -len("|")] if line.startswith("|") else line) for row in full), line
 
 
 @pytest.mark.parametrize("table", ["metrics/exp4.csv", "studies/start/table.csv"])

@@ -12,12 +12,11 @@ printed by ``tables`` (``value ± se``), as in docs/results.md.
 
 from __future__ import annotations
 
-import math
 import re
 
 import pandas as pd
 
-from .tables import markdown, num, places, pm
+from .tables import binomial, markdown, num, places, pm
 
 # Markup characters of RST's inline syntax, escaped in table text.
 INLINE = re.compile(r"([\\*`_|])")
@@ -54,11 +53,6 @@ def rst(text: str) -> str:
                 out += [escaped(lines[i].strip()), ""]
             i += 1
     return "\n".join(out).rstrip() + "\n"
-
-
-def binomial(f: float, n: int) -> str:
-    """A fraction ``f`` of ``n`` samples with its binomial error."""
-    return pm(f, math.sqrt(f * (1 - f) / n))
 
 
 # An experiment's metrics, in docs/results.md's order and names: (metric, header).

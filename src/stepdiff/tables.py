@@ -1,10 +1,24 @@
 """Each experiment's long metrics table (pandas), and the one way numbers are
 printed in the docs' tables: ``value ± standard error`` with two significant
-digits of the error (docs/readme_tables.py, and the studies' ``tables``)."""
+digits of the error (docs/readme_tables.py, the report's captions and the
+studies' ``result_table``)."""
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
+
+# Samplers' names as the tables print them (others: as configured).
+NAMES = {
+    "ddpm": "DDPM",
+    "ddim": "DDIM",
+    "euler": "Euler",
+    "heun": "Heun",
+    "dpmpp_2m": "2M",
+    "dpmpp_3m": "3M",
+    "unipc": "UniPC",
+}
 
 
 def metrics_table(runs: list[pd.DataFrame], floor: pd.DataFrame | None) -> pd.DataFrame:
@@ -32,6 +46,20 @@ def pm(value: float, se: float) -> str:
     """``value ± se``, with two significant digits of the error."""
     d = places(se)
     return f"{num(value, d)} ± {num(se, d)}"
+
+
+def binomial(f: float, n: int) -> str:
+    """A fraction ``f`` of ``n`` samples with its binomial error ``sqrt(f (1 - f) / n)``."""
+    return pm(f, math.sqrt(f * (1 - f) / n))
+
+
+def sampler_name(sampler: str) -> str:
+    return NAMES.get(sampler, sampler)
+
+
+def run_name(sampler: str, grid: str, steps: int) -> str:
+    """A run as the tables print it: ``DDIM, karras, 50``."""
+    return f"{sampler_name(sampler)}, {grid}, {steps}"
 
 
 def markdown(header: list[str], rows: list[list]) -> str:

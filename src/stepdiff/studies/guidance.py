@@ -233,6 +233,48 @@ def _guidance_value(ring, g, run, denoiser, metric):
     return (float(r["value"].iloc[0]), float(r["se"].iloc[0])) if len(r) else (np.nan, np.nan)
 
 
+RESULT_TABLES = ("gaussian", "ring")  # docs/results.md's tables of this study (``result_table``)
+
+
+def result_table(table, key: str) -> str:
+    """``gaussian``: the 1-D labelled Gaussian, each guided law's (mean, std)
+    beside the tilted law's; ``ring``: the guided samples' energy distance to
+    the tilted law and fraction in the class's sector, exact and learned, and
+    the learned guided law's distance to the exact one (paired starts), also
+    in standard errors. Markdown."""
+    from ..tables import binomial, markdown, pm, run_name
+
+    if key == "gaussian":
+        table = table[table["part"] == "gaussian"].pivot_table(
+            index=["scale", "sampler", "steps"], columns="metric", values="value", sort=False
+        )
+        laws = list(dict.fromkeys((sampler, steps) for _, sampler, steps in table.index))
+        header = ["g", *(f"{s} {n}" if n else s for s, n in laws)]
+        rows = []
+        for g in dict.fromkeys(scale for scale, _, _ in table.index):
+            cells = [f"{table.at[(g, s, n), 'mean']:.3f}, {table.at[(g, s, n), 'std']:.3f}" for s, n in laws]
+            rows.append([f"{g:g}", *cells])
+        return markdown(header, rows)
+    if key == "ring":
+        ring = table[(table["part"] == "ring") & (table["sampler"] != "tilted")]
+        rows = []
+        for (g, sampler, grid, steps), run in ring.groupby(["scale", "sampler", "grid", "steps"], sort=False):
+            r = run.set_index(["denoiser", "metric"])
+            cells = []
+            n = int(run["n"].iloc[0])
+            for denoiser in ("exact", "learned"):
+                energy, sector = r.loc[(denoiser, "energy")], r.loc[(denoiser, "sector"), "value"]
+                cells += [pm(energy["value"], energy["se"]), binomial(sector, n)]
+            gap = r.loc[("learned", "energy_to_exact")]
+            ratio = gap["value"] / gap["se"] if gap["se"] > 0 else float("nan")
+            cells += [pm(gap["value"], gap["se"]), f"{ratio:.1f}"]
+            rows.append([f"{g:g}", run_name(sampler, grid, steps), *cells])
+        header = ["g", "sampler, grid, steps", "exact: energy to tilted", "exact: in sector"]
+        header += ["network: energy to tilted", "network: in sector", "network to exact", "in SE"]
+        return markdown(header, rows)
+    raise ValueError(f"result_table: unknown key {key!r}: expected one of {RESULT_TABLES}")
+
+
 def figure(table, arrays, data_sets, tables, spec, name, path):
     """Classifier-free guidance against the tilted law (docs/theory.md section
     15). Left, one column per guidance scale: the tilted law ``p(x|c)^g

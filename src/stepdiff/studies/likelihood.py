@@ -187,6 +187,43 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
     return rows, arrays
 
 
+RESULT_TABLES = ("sets",)  # docs/results.md's tables of this study (``result_table``)
+
+
+def result_table(table, key: str) -> str:
+    """``sets``: each data set's KL(p || q) and NLL in nats, exact and
+    learned, beside the data's entropy, the start's KL and the mean change of
+    log q at twice the steps. Markdown."""
+    from ..tables import markdown, pm
+
+    if key != "sets":
+        raise ValueError(f"result_table: unknown key {key!r}: expected one of {RESULT_TABLES}")
+    table = table.set_index(["set", "denoiser", "metric"])
+    rows = []
+    for (name, described), _ in table.groupby(["set", "process"], sort=False):
+        entropy = table.loc[(name, "data", "entropy")]
+        start = table.loc[(name, "start", "kl"), "value"] if (name, "start", "kl") in table.index else None
+        for denoiser in ("exact", "learned"):
+            if (name, denoiser, "kl") not in table.index:
+                continue
+            kl, nll = table.loc[(name, denoiser, "kl")], table.loc[(name, denoiser, "nll")]
+            change = table.loc[(name, denoiser, "ode_change_mean"), "value"]
+            rows.append(
+                [
+                    name,
+                    described,
+                    denoiser,
+                    pm(kl["value"], kl["se"]),
+                    pm(nll["value"], nll["se"]),
+                    pm(entropy["value"], entropy["se"]),
+                    "" if start is None else f"{start:.2g}",
+                    f"{change:.1g}",
+                ]
+            )
+    header = ["set", "process", "denoiser", "KL(p, q), nats", "NLL, nats", "entropy of p", "start's KL"]
+    return markdown([*header, "mean change at twice the steps"], rows)
+
+
 def figure(table, arrays, data_sets, tables, spec, name, path):
     """For each data set, maps of the data's log p, the model's log q (the
     network's, or the exact denoiser's without one) and their difference

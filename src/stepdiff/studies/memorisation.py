@@ -148,6 +148,80 @@ def crossing(sizes, fractions, level=0.5):
     return None
 
 
+RESULT_TABLES = ("fractions", "energy")  # docs/results.md's tables of this study (``result_table``)
+
+
+def _columns(table) -> list[tuple[str, dict]]:
+    """The tables' columns: each run (ideal and network, by sampler; with the
+    grid and steps where the runs differ in them), then the fresh draw, as
+    (label, the run's keys in the table) pairs."""
+    from ..tables import sampler_name
+
+    runs = table[table["denoiser"] != "data"][["denoiser", "sampler", "grid", "steps"]].drop_duplicates()
+    runs = runs.sort_values(["denoiser", "sampler", "grid", "steps"])
+    several = len(runs[["grid", "steps"]].drop_duplicates()) > 1
+    columns = []
+    for run in runs.itertuples(index=False):
+        name = f"{'ideal' if run.denoiser == 'ideal' else 'network'}, {sampler_name(run.sampler)}"
+        columns.append((f"{name}, {run.grid}, {run.steps}" if several else name, run._asdict()))
+    return columns + [("fresh data", {"denoiser": "data"})]
+
+
+def _run(table, **keys):
+    """The rows of one run and size, indexed by metric."""
+    rows = table
+    for key, value in keys.items():
+        rows = rows[rows[key] == value]
+    if rows.empty:
+        raise ValueError(f"the study's table has no run with {keys}")
+    return rows.set_index("metric")
+
+
+def result_table(table, key: str) -> str:
+    """``fractions``: the memorised fraction of each run by training-set
+    size, and where each network's falls through one half (with the sizes
+    where it does once every fraction moves one standard error down, then
+    up); ``energy``: the same runs' energy distance to held-out data.
+    Markdown."""
+    import pandas as pd
+
+    from ..tables import binomial, markdown, pm
+
+    columns, sizes = _columns(table), sorted(table["size"].unique())
+    header = ["N", *(label for label, _ in columns)]
+    if key == "energy":
+        rows = []
+        for size in sizes:
+            cells = []
+            for _, keys in columns:
+                r = _run(table, size=size, **keys)
+                cells.append(pm(r.at["energy", "value"], r.at["energy_se", "value"]))
+            rows.append([size, *cells])
+        return markdown(header, rows)
+    if key != "fractions":
+        raise ValueError(f"result_table: unknown key {key!r}: expected one of {RESULT_TABLES}")
+    fractions = {}
+    for label, keys in columns:
+        for size in sizes:
+            r = _run(table, size=size, **keys)
+            fractions[label, size] = (r.at["memorised", "value"], int(r["n"].iloc[0]))
+    rows = [[size, *(binomial(*fractions[label, size]) for label, _ in columns)] for size in sizes]
+    lines = []
+    for label, keys in columns:
+        if keys["denoiser"] != "learned":
+            continue
+        f = pd.Series([fractions[label, size][0] for size in sizes])
+        se = (f * (1 - f) / pd.Series([fractions[label, size][1] for size in sizes])) ** 0.5
+        found = [crossing(sizes, f + shift) for shift in (0, -se, se)]
+        if None in found:
+            lines.append(f"* {label}: not through one half at every fraction ± one standard error.")
+        else:
+            lines.append(f"* {label}: N = {found[0]:.1f} ({found[1]:.1f} to {found[2]:.1f})")
+    crossings = "Where the network's fraction falls through one half (the interval: every fraction "
+    crossings += "moved one standard error down, then up):\n\n" + "\n".join(lines)
+    return markdown(header, rows) + "\n\n" + crossings
+
+
 def figure(table, samples, data_sets, tables, spec, name, path):
     """Memorised fraction and energy distance against the training-set size N,
     ideal and learned, for each sampler, with a fresh draw of the data as the

@@ -164,6 +164,26 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
     return measure(params), {}
 
 
+RESULT_TABLES = ("fitted",)  # docs/results.md's tables of this study (``result_table``)
+
+
+def result_table(table, key: str) -> str:
+    """``fitted``: each sampler's fitted order by grid and process (blank: no
+    range where the law holds). Markdown."""
+    import pandas as pd
+
+    from ..tables import markdown, sampler_name
+
+    if key != "fitted":
+        raise ValueError(f"result_table: unknown key {key!r}: expected one of {RESULT_TABLES}")
+    fitted = table.groupby(["process", "sampler", "grid"], sort=False)["order"].first().unstack("grid")
+    rows = [
+        [process, sampler_name(sampler), *("" if pd.isna(v) else f"{v:.2f}" for v in values)]
+        for (process, sampler), values in fitted.iterrows()
+    ]
+    return markdown(["process", "sampler", *fitted.columns], rows)
+
+
 def figure(table, arrays, data_sets, tables, spec, name, path):
     """Each deterministic sampler's error against the exact flow map of
     Gaussian data (the orders study) against NFE, log-log, one panel per

@@ -147,6 +147,61 @@ def _learned_energy(table, label, steps):
     return run["energy"], run["energy_se"]
 
 
+RESULT_TABLES = ("sigmas",)  # docs/results.md's tables of this study (``result_table``)
+
+
+def result_table(table, key: str) -> str:
+    """``sigmas``: the study's energy distances by sigma and start, and the
+    noise floor (``sigma_table``; docs/results.md adds the learned
+    experiments' runs, from their own tables). Markdown."""
+    if key != "sigmas":
+        raise ValueError(f"result_table: unknown key {key!r}: expected one of {RESULT_TABLES}")
+    return sigma_table(table)
+
+
+def sigma_table(table, experiments: dict | None = None, run: tuple | None = None) -> str:
+    """The energy distances by sigma: the exact denoiser from N(0, sigma^2)
+    and from the true p_1, the start's effect (their difference), and the
+    study's network; the noise floor below. ``experiments``: ``{name: (sigma,
+    energy, se)}`` of the learned experiments' runs of the study's sampler
+    (``run``: its sampler, grid and steps), in a last column, as in
+    docs/results.md; without them, no such column."""
+    import math
+
+    import pandas as pd
+
+    from ..tables import markdown, pm, run_name
+
+    energy = {(row.sigma, row.start): (row.energy, row.energy_se) for row in table.itertuples()}
+    for experiment, (sigma, value, se) in (experiments or {}).items():
+        energy[sigma, experiment] = (value, se)
+    rows = []
+    for sigma in sorted({sigma for sigma, _ in energy if pd.notna(sigma)}):
+        cells = [pm(*energy[sigma, s]) if (sigma, s) in energy else "" for s in ("prior", "p1")]
+        if (sigma, "prior") in energy and (sigma, "p1") in energy:
+            (a, sa), (b, sb) = energy[sigma, "prior"], energy[sigma, "p1"]
+            cells.append(pm(a - b, math.hypot(sa, sb)))
+        else:
+            cells.append("")
+        cells.append(pm(*energy[sigma, "learned"]) if (sigma, "learned") in energy else "")
+        if experiments is not None:
+            shown = [f"{pm(*energy[sigma, e])} ({e})" for e in experiments if (sigma, e) in energy]
+            cells.append(" ".join(shown))
+        rows.append([f"{sigma:g}", *cells])
+    header = [
+        "sigma",
+        "exact, from N(0, sigma^2)",
+        "exact, from the true p_1",
+        "the start's effect (difference)",
+        "network, from N(0, sigma^2)",
+    ]
+    if experiments is not None:
+        header.append(f"experiments ({run_name(*run)})")
+    floor = table[table["start"] == "floor"].iloc[0]
+    floor_line = f"Noise floor (a fresh draw of {floor.n} points): {pm(floor.energy, floor.energy_se)}."
+    return f"{markdown(header, rows)}\n\n{floor_line}"
+
+
 def figure(rows, arrays, data, tables, spec, name, path):
     """Energy distance against sigma for one sampler with the exact denoiser,
     from N(0, sigma^2) and from the true p_1, beside the runs of the same

@@ -166,6 +166,29 @@ def run(params: dict, name: str, inputs: dict, networks: dict) -> tuple[list[dic
     return rows, arrays
 
 
+RESULT_TABLES = ("recipes",)  # docs/results.md's tables of this study (``result_table``)
+
+
+def result_table(table, key: str) -> str:
+    """``recipes``: each recipe's change, its training's CPU-seconds, its
+    samples' median distance to the curve and fraction beyond the threshold,
+    and its error against the exact denoiser at the smallest level. Markdown."""
+    import pandas as pd
+
+    from ..tables import binomial, markdown, pm
+
+    if key != "recipes":
+        raise ValueError(f"result_table: unknown key {key!r}: expected one of {RESULT_TABLES}")
+    rows = []
+    for r in table.itertuples():
+        cpu = "" if pd.isna(r.train_cpu_s) else f"{r.train_cpu_s:.0f}"
+        error = "" if pd.isna(r.error_small) else pm(r.error_small, r.error_small_se)
+        cells = [pm(r.curve_median, r.curve_median_se), binomial(r.curve_far, int(r.n)), error]
+        rows.append([r.variant, r.change, cpu, *cells])
+    header = ["recipe", "change from base", "training CPU-s", "median to the curve", "fraction beyond 0.01"]
+    return markdown([*header, "error at the smallest level"], rows)
+
+
 def figure(table, arrays, data_sets, tables, spec, name, path):
     """The training study: each recipe's error against the exact denoiser
     over the noise levels (the task's own error dashed), its samples' distance

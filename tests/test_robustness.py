@@ -212,7 +212,8 @@ ROLL_CHAIN = {
     "steps_figure",
 }
 ROLL_CHAIN |= {"comparison_figure", "study_figure", "network_error", "error_figure", "all"}
-ROLL_CHAIN |= {"study_train", "study_run"}  # the studies that sample the shared network or learn its map
+# the studies that sample the shared network or learn its map; the report's caption tables
+ROLL_CHAIN |= {"study_train", "study_run", "captions"}
 
 
 def test_a_damaged_model_names_the_command_that_rebuilds_it(finished_run, tmp_path):

@@ -67,7 +67,7 @@ def test_minibatch_ot_pairs_are_each_batch_optimal_and_a_permutation_of_both_set
 def spec(**change):
     """A small few-step section on the roll, as the test config has it."""
     section = load_test_config()["fewstep"]["few"]
-    return {**section, **change, "level_min": 0.01}
+    return {"student_teacher": "learned", **section, **change, "level_min": 0.01}  # the schema's default
 
 
 class ExactNetwork:
@@ -78,6 +78,36 @@ class ExactNetwork:
 
     def serving(self, proc):
         return process.exact_denoiser(proc, self.law)
+
+
+class ShiftedNetwork(ExactNetwork):
+    """A stand-in network whose map differs from the exact one: the exact denoiser plus 0.01."""
+
+    def serving(self, proc):
+        exact = super().serving(proc)
+        return lambda x, t: exact(x, t) + 0.01
+
+
+@pytest.mark.parametrize("whose", ["learned", "exact"])
+def test_the_student_learns_the_map_of_the_teacher_it_names(whose):
+    """``student_teacher`` picks the one-step student's training targets (the
+    network's map or the exact one; the reflows learn both either way), and
+    labels its rows: taught by the exact map, the teacher's share of its
+    error is zero."""
+    params = spec(pairs=20, student_teacher=whose)
+    tasks = dict(fewstep.networks(params, "t", {"network_tinyroll": ShiftedNetwork(ROLL)}))
+    exact = process.exact_denoiser(fewstep.ROLL_FLOW, from_config(ROLL))
+    maps = {"exact": tasks["reflow_exact"].x0, "learned": tasks["reflow_learned"].x0}
+    assert np.abs(maps["learned"] - maps["exact"]).min() > 1e-3  # the two teachers differ
+    np.testing.assert_array_equal(tasks["distill"].x0, maps[whose])
+    np.testing.assert_array_equal(tasks["distill"].x1, tasks["reflow_exact"].x1)  # the same starts
+    nets = {"tinyroll": ShiftedNetwork(ROLL), "reflow_exact": exact, "reflow_learned": exact}
+    nets["distill"] = lambda z, t: fewstep.flow_map(exact, params, z)
+    rows = pd.DataFrame(fewstep.roll_rows({**params, "n_samples": 50}, "t", nets)[0])
+    distill = rows[rows["method"].str.startswith("distill")]
+    assert set(distill["teacher"]) == {whose}
+    teacher_error = distill[distill["metric"] == "error_teacher"]["value"].item()
+    assert (teacher_error == 0.0) == (whose == "exact")
 
 
 def test_a_student_equal_to_its_teachers_map_has_no_error_and_the_exact_teacher_lands_on_the_curve():

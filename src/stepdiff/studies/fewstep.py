@@ -66,9 +66,10 @@ def level_min(spec: dict, config: dict) -> float:
 
 
 KEYS = {
-    "train": ("data", "network", "teacher", "pairs", "model", "student", "moons", "seed", "level_min"),
+    "train": ("data", "network", "teacher", "pairs", "model", "student", "student_teacher", "moons", "seed")
+    + ("level_min",),
     "run": ("data", "network", "teacher", "renoise", "euler", "moons", "n_samples", "path_steps", "seed")
-    + ("curve_threshold", "level_min"),
+    + ("curve_threshold", "level_min", "student_teacher"),
     "figure": ("curve_threshold",),
 }
 DERIVED = {"level_min": level_min}
@@ -136,9 +137,8 @@ def networks(params: dict, name: str, inputs: dict) -> list:
         for kind in ("exact", "learned")
     ]
     one_step = {**params["student"], "t_min": _t_min(params), "paired": True, "t_fixed": 1.0}
-    tasks.append(
-        ("distill", Training(phi["learned"], ROLL_FLOW, one_step, int_seed(seed, name, "distill"), x1=z))
-    )
+    target = phi[params["student_teacher"]]
+    tasks.append(("distill", Training(target, ROLL_FLOW, one_step, int_seed(seed, name, "distill"), x1=z)))
     moons, flow = params["moons"], moons_flow(params["moons"])
     for s in range(moons["seeds"]):
         x0, x1 = moons_pair(moons, moons["n_train"], rng_for(seed, name, "moons train", s))
@@ -200,14 +200,15 @@ def roll_rows(params: dict, name: str, networks: dict) -> tuple[list[dict], dict
         for steps in params["euler"]:
             scored(method, teacher, steps, runner.run(denoiser, ROLL_FLOW, "euler", steps, z.copy(), None))
     g = networks["distill"](z, 1.0)  # one Euler step of a flow trained at t = 1 is D(z, 1)
-    scored("distill", "learned", 1, g)
+    whose = params["student_teacher"]
+    scored("distill", whose, 1, g)
     t = float(ROLL_FLOW.t_of_level(params["renoise"]))
     noise = rng_for(seed, name, "renoise").standard_normal(g.shape)
-    scored("distill+denoise", "learned", 2, learned(ROLL_FLOW.couple(g, noise, t), t))
-    split = transport.split_error(g, phi_learned, phi_exact)
+    scored("distill+denoise", whose, 2, learned(ROLL_FLOW.couple(g, noise, t), t))
+    split = transport.split_error(g, {"exact": phi_exact, "learned": phi_learned}[whose], phi_exact)
     for part, err in split.items():
         median, se = quantile_se(err, 0.5)
-        rows.append(_row("roll", "distill", "learned", "", 0, 1, f"error_{part}", median, se))
+        rows.append(_row("roll", "distill", whose, "", 0, 1, f"error_{part}", median, se))
     # path measures on the first starts (the excess cost needs an exact assignment: O(m^3))
     m = min(n, PATH_STARTS)
     ts = times(params["path_steps"], "sigma")

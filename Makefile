@@ -54,9 +54,10 @@ docs: $(STAMP)
 	$(BIN)/python docs/thumbnails.py
 	$(BIN)/python docs/readme_tables.py
 
-# Cold-run wall and CPU time of the whole workflow, and the CPU per rule.
+# Cold-run wall and CPU time of the whole workflow (two cold runs), and the CPU per
+# rule, recorded in benchmarks/cost.json (make docs prints it in README.md and docs/results.md).
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py all
+	$(BIN)/python benchmarks/run.py all --cores 2 --runs 2 --record benchmarks/cost.json
 
 clean:
 	rm -rf results .snakemake

@@ -1,6 +1,6 @@
 """Cold-run cost of the workflow: wall time, CPU time, and CPU per rule.
 
-Usage: python benchmarks/run.py [all|exp3|exp4] [--cores N]
+Usage: python benchmarks/run.py [all|exp3|exp4] [--cores N] [--runs K] [--record FILE]
 
 The target is built from scratch in a temporary folder with the repo's
 config. CPU time is what the run's processes used (user + sys of Snakemake
@@ -9,11 +9,19 @@ rules' own benchmark files. Machines here are shared and noisy, so times are
 also given as a ratio to a calibration run made in the same session: one
 cheap job (make_data of exp1) run cold the same way, which is mostly the
 start-up of Python and Snakemake.
+
+``--record FILE`` also writes the measurement as JSON (``make bench``
+writes ``benchmarks/cost.json``, from which ``make docs`` prints the
+README's cost line and docs/results.md's cost table: no number about cost
+is copied by hand). ``--runs K`` builds the target cold K times.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import os
 import resource
 import subprocess
 import sys
@@ -62,21 +70,43 @@ def per_rule(workdir) -> pd.DataFrame:
     return table.sort_values("cpu_s", ascending=False)
 
 
+def record(path, target, cores, runs, rules) -> None:
+    """The measurement as JSON: each run's wall and CPU seconds and job
+    count, and the first run's CPU per rule (what ``make docs`` prints)."""
+    each = {rule: {"jobs": int(r.jobs), "cpu_s": round(float(r.cpu_s), 1)} for rule, r in rules.iterrows()}
+    out = {
+        "date": datetime.date.today().isoformat(),
+        "target": target,
+        "cores": cores,
+        "machine_cores": os.cpu_count(),
+        "runs": runs,
+        "rules": each,
+    }
+    Path(path).write_text(json.dumps(out, indent=1) + "\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("target", choices=TARGETS, nargs="?", default="all")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=1, help="cold runs of the target")
+    parser.add_argument("--record", help="also write the measurement to this JSON file")
     args = parser.parse_args()
     calibration, calibration_cpu, _ = cold_run(["results/data/exp1/train.npy"], 1)
-    wall, cpu, workdir = cold_run(TARGETS[args.target], args.cores)
-    rules = per_rule(workdir)
-    print(f"target: {args.target} (cold, --cores {args.cores}) in {workdir}")
-    print(f"wall time: {wall:7.1f} s  = {wall / calibration:5.1f} x calibration ({calibration:.1f} s)")
-    print(f"CPU time:  {cpu:7.1f} s  = {cpu / calibration_cpu:5.1f} x calibration ({calibration_cpu:.1f} s)")
-    print(
-        f"jobs: {rules['jobs'].sum()}, their CPU {rules['cpu_s'].sum():.1f} s; the rest is Snakemake itself"
-    )
-    print(rules.round(2).to_string())
+    runs, first = [], None
+    for _ in range(args.runs):
+        wall, cpu, workdir = cold_run(TARGETS[args.target], args.cores)
+        rules = per_rule(workdir)
+        first = rules if first is None else first
+        runs.append({"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "jobs": int(rules["jobs"].sum())})
+        cal, cal_cpu = calibration, calibration_cpu
+        print(f"target: {args.target} (cold, --cores {args.cores}) in {workdir}")
+        print(f"wall time: {wall:7.1f} s  = {wall / cal:5.1f} x calibration ({cal:.1f} s)")
+        print(f"CPU time:  {cpu:7.1f} s  = {cpu / cal_cpu:5.1f} x calibration ({cal_cpu:.1f} s)")
+        print(f"jobs: {rules['jobs'].sum()}, their CPU {rules['cpu_s'].sum():.1f} s; the rest is Snakemake")
+    print(first.round(2).to_string())
+    if args.record:
+        record(args.record, args.target, args.cores, runs, first)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ marked ``{study}_{key}``, as the report's captions print them.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from functools import partial
 from pathlib import Path
@@ -71,6 +72,34 @@ EXP4 += [("exp4", "learned", "heun", "uniform", 25), ("exp4", "learned", "heun",
 # with their sigma (config/config.yaml: starts.start.sampler, steps, learned).
 START_RUN = ("ddim", "karras", 50)
 START_EXPERIMENTS = {"exp3": 1.0, "exp7": 80.0}
+
+
+# What `make bench` measured (benchmarks/run.py --record): the cost line and table.
+COST = ROOT / "benchmarks" / "cost.json"
+
+
+def measured_cost() -> dict:
+    if not COST.is_file():
+        raise SystemExit(f"{COST} is missing: run `make bench` first (the cost of a run comes from it)")
+    return json.loads(COST.read_text())
+
+
+def cost(results: Path) -> str:
+    """Each cold run's wall and CPU time (the README's headline), and the CPU
+    of each rule's jobs (from their benchmark files: a job's start-up is
+    mostly missing there)."""
+    cost = measured_cost()
+    runs = markdown(
+        ["run", "wall (s)", "CPU (s)", "jobs"],
+        [[i + 1, f"{r['wall_s']:.0f}", f"{r['cpu_s']:.0f}", r["jobs"]] for i, r in enumerate(cost["runs"])],
+    )
+    rules = sorted(cost["rules"].items(), key=lambda item: -item[1]["cpu_s"])
+    rows = [[f"`{n}`", r["jobs"], f"{r['cpu_s']:.0f}", f"{r['cpu_s'] / r['jobs']:.1f}"] for n, r in rules]
+    total = [sum(r["jobs"] for _, r in rules), sum(r["cpu_s"] for _, r in rules)]
+    rows.append(["all jobs", total[0], f"{total[1]:.0f}", f"{total[1] / total[0]:.1f}"])
+    per_rule = markdown(["rule", "jobs", "CPU (s)", "CPU per job (s)"], rows)
+    where = f"`make bench` on {cost['date']}, `--cores {cost['cores']}`, {cost['machine_cores']} cores."
+    return f"{runs}\n\n{where} The first run's CPU by rule:\n\n{per_rule}"
 
 
 def read(results: Path, name: str) -> pd.DataFrame:
@@ -193,6 +222,7 @@ def start(results: Path) -> str:
 
 
 TABLES = {
+    "cost": cost,
     "exp0": exp0,
     "point_masses": point_masses,
     "roll": lambda results: distances(results, ROLL),
@@ -237,6 +267,7 @@ class Headline(NamedTuple):
 
 
 HEADLINES = {
+    "headline_cost": Headline("cost"),
     "headline_exp0": Headline(
         "exp0", rows=(("DDPM, uniform", "1000"), ("DDIM, uniform", "1000"), ("DDIM, karras", "1000"))
     ),

@@ -5,6 +5,7 @@ headline tables are cut from the full ones in docs/results.md."""
 
 import importlib.util
 import itertools
+import json
 import re
 from pathlib import Path
 
@@ -39,6 +40,7 @@ LABELS |= {"N", "sigma"}
 LABELS |= {"recipe", "change from base", "training CPU-s", "process", "sampler", "set", "g", "in SE"}
 LABELS |= {"uniform", "sigma", "karras", "logsnr", "start's KL", "mean change at twice the steps"}
 LABELS |= {"tilted", "ode", "sde", "ddim 500", "ddpm 500", "method", "teacher", "law"}
+LABELS |= {"run", "wall (s)", "CPU (s)", "jobs", "rule", "CPU per job (s)"}  # make bench's measurement
 MEASURED = re.compile(r"-?\d+\.\d+ ± \d+\.\d+( \((exact|floor) -?\d+\.\d+\))?( \(\w+\))?")
 
 
@@ -170,10 +172,33 @@ def write_results(root):
     )
 
 
+COST = {
+    "date": "2026-01-01",
+    "target": "all",
+    "cores": 2,
+    "machine_cores": 2,
+    "runs": [{"wall_s": 400.2, "cpu_s": 800.7, "jobs": 3}, {"wall_s": 410.0, "cpu_s": 790.0, "jobs": 3}],
+    "rules": {"train_network": {"jobs": 1, "cpu_s": 190.0}, "figure": {"jobs": 2, "cpu_s": 3.0}},
+}
+
+
 @pytest.fixture
-def results(tmp_path):
+def results(tmp_path, monkeypatch):
     write_results(tmp_path / "results")
+    (tmp_path / "cost.json").write_text(json.dumps(COST))
+    monkeypatch.setattr(rt, "COST", tmp_path / "cost.json")
     return tmp_path / "results"
+
+
+def test_the_cost_is_what_make_bench_recorded(results):
+    """Every run's wall and CPU seconds and each rule's CPU, as recorded, sorted by CPU."""
+    text = rt.cost(results)
+    assert "| 1 | 400 | 801 | 3 |" in text and "| 2 | 410 | 790 | 3 |" in text
+    assert text.index("`train_network` | 1 | 190 | 190.0") < text.index("`figure` | 2 | 3 | 1.5")
+    assert "| all jobs | 3 | 193 | 64.3 |" in text and "2026-01-01" in text
+    rt.COST.unlink()
+    with pytest.raises(SystemExit, match="cost.json is missing: run `make bench`"):
+        rt.cost(results)
 
 
 def blocks(text):

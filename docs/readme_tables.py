@@ -32,7 +32,7 @@ import yaml
 
 from stepdiff import studies
 from stepdiff.studies.start import sigma_table
-from stepdiff.tables import binomial, markdown, num, places, pm, run_name, sampler_name
+from stepdiff.tables import binomial, cells, markdown, num, places, pm, run_name, sampler_name
 
 ROOT = Path(__file__).resolve().parents[1]
 # A marker is a line of its own; the text between a pair is replaced.
@@ -302,10 +302,6 @@ HEADLINES = {
         "guidance_gaussian", rows=(("0",), ("1",), ("3",), ("7",)), columns=("g", "tilted", "ode", "sde")
     ),
 }
-
-
-def cells(line: str) -> list[str]:
-    return [cell.strip() for cell in line.strip().strip("|").split("|")]
 
 
 def subset(name: str, full: str, headline: Headline) -> str:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stepdiff.io import Trajectories, atomic, load_run, save_npy, save_runs
+from stepdiff.io import Trajectories, atomic, load_run, save_npy, save_runs, save_text
 
 
 def test_failed_write_leaves_nothing(tmp_path):
@@ -12,6 +12,13 @@ def test_failed_write_leaves_nothing(tmp_path):
         np.save(tmp, np.zeros(3))
         raise RuntimeError("job died mid-write")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_save_text_round_trip_leaves_only_the_file(tmp_path):
+    target = tmp_path / "caption.rst"
+    save_text(target, "a caption\n{% raw %}± 0.1{% endraw %}\n")
+    assert target.read_text() == "a caption\n{% raw %}± 0.1{% endraw %}\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["caption.rst"]
 
 
 def test_save_npy_round_trip_is_float64(tmp_path):

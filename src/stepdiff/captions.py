@@ -16,7 +16,7 @@ import re
 
 import pandas as pd
 
-from .tables import binomial, markdown, num, places, pm
+from .tables import binomial, cells, markdown, num, places, pm
 
 # Markup characters of RST's inline syntax, escaped in table text.
 INLINE = re.compile(r"([\\*`_|])")
@@ -24,10 +24,6 @@ INLINE = re.compile(r"([\\*`_|])")
 
 def escaped(text: str) -> str:
     return INLINE.sub(r"\\\1", str(text))
-
-
-def _cells(line: str) -> list[str]:
-    return [cell.strip() for cell in line.strip()[1:-1].split("|")]
 
 
 def rst(text: str) -> str:
@@ -40,7 +36,7 @@ def rst(text: str) -> str:
             j = i
             while j < len(lines) and lines[j].startswith("|"):
                 j += 1
-            header, rows = _cells(lines[i]), [_cells(line) for line in lines[i + 2 : j]]
+            header, rows = cells(lines[i]), [cells(line) for line in lines[i + 2 : j]]
             block = [".. list-table::", "   :header-rows: 1", ""]
             for row in [header, *rows]:
                 block += [
@@ -77,10 +73,10 @@ def experiment_table(table: pd.DataFrame) -> str:
     for (denoiser, sampler, grid, steps), run in runs:
         r = run.set_index("metric")
         n = int(run["n"].iloc[0])
-        cells = [_cell(r, m, n) for m, _ in shown] + [
+        values = [_cell(r, m, n) for m, _ in shown] + [
             binomial(r.at[m, "value"], n) if m in r.index else "" for m in masses
         ]
-        rows.append([denoiser, f"{sampler}, {grid}, {steps}", int(run["nfe"].iloc[0]), n, *cells])
+        rows.append([denoiser, f"{sampler}, {grid}, {steps}", int(run["nfe"].iloc[0]), n, *values])
     return markdown(header, rows)
 
 

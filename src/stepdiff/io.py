@@ -80,6 +80,11 @@ def load_run(path: str, steps: int) -> tuple[np.ndarray, Trajectories]:
         )
 
 
+def save_text(path: str, text: str) -> None:
+    with atomic(path) as tmp, open(tmp, "w") as f:
+        f.write(text)
+
+
 def save_csv(path: str, frame) -> None:
     with atomic(path) as tmp:
         frame.to_csv(tmp, index=False)

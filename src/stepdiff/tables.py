@@ -62,6 +62,11 @@ def run_name(sampler: str, grid: str, steps: int) -> str:
     return f"{sampler_name(sampler)}, {grid}, {steps}"
 
 
+def cells(line: str) -> list[str]:
+    """The cells of one row of a table that :func:`markdown` wrote."""
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
 def markdown(header: list[str], rows: list[list]) -> str:
     """A GitHub markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

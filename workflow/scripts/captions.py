@@ -3,7 +3,7 @@
 import pandas as pd
 
 from stepdiff import captions, studies
-from stepdiff.io import log_to
+from stepdiff.io import log_to, save_text
 
 sm = snakemake
 log = log_to(sm.log[0])
@@ -19,6 +19,5 @@ tables = {
 }
 wildcard = {"figure": "experiment", "study": "study"}
 for name, text in tables.items():
-    with open(sm.output[name], "w") as f:
-        f.write(captions.caption(sm.params.templates[name], wildcard[name], text))
+    save_text(sm.output[name], captions.caption(sm.params.templates[name], wildcard[name], text))
     log.info("wrote %s: %d tables", sm.output[name], sum(bool(t.strip()) for t in text.values()))

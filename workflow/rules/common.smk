@@ -281,12 +281,25 @@ def code(script):
     that it is computed when a job's params are, not when the Snakefile is
     read: each job's own Snakemake process then parses its own rule's modules
     only (reading every rule's took a second per job)."""
-    path = os.path.join(workflow.basedir, "workflow", "scripts", script)
+    path = script_file(script)
 
     def params(wildcards):
         return fingerprint(path)
 
     return params
+
+
+def script_file(script):
+    return os.path.join(workflow.basedir, "workflow", "scripts", script)
+
+
+def study_fingerprint(script, section, function):
+    """The fingerprint of a script that loads the study module of ``section``
+    by name and runs its ``function``: the script's own imports, the module,
+    and what that function reaches."""
+    stem = studies.SECTIONS[section]
+    path = os.path.join(workflow.basedir, "src", "stepdiff", "studies", f"{stem}.py")
+    return fingerprint(script_file(script), path, function)
 
 
 def study_code(script, function):
@@ -295,12 +308,7 @@ def study_code(script, function):
     jobs alone, and editing a sampler does not retrain a study's networks."""
 
     def params(wildcards):
-        kind = studies.SECTIONS[STUDY_SECTION[wildcards.study]]
-        study_file = os.path.join(
-            workflow.basedir, "src", "stepdiff", "studies", f"{kind}.py"
-        )
-        script_file = os.path.join(workflow.basedir, "workflow", "scripts", script)
-        return fingerprint(script_file, study_file, function)
+        return study_fingerprint(script, STUDY_SECTION[wildcards.study], function)
 
     return params
 
@@ -348,21 +356,9 @@ def tables_code(script, function):
     own, and each study module's (``study_code`` for one study)."""
 
     def params(wildcards):
-        script_file = os.path.join(workflow.basedir, "workflow", "scripts", script)
         sections = sorted({section for _, section in tabled_studies(wildcards)})
         return [
-            fingerprint(
-                script_file,
-                os.path.join(
-                    workflow.basedir,
-                    "src",
-                    "stepdiff",
-                    "studies",
-                    f"{studies.SECTIONS[section]}.py",
-                ),
-                function,
-            )
-            for section in sections
-        ] or fingerprint(script_file)
+            study_fingerprint(script, section, function) for section in sections
+        ] or fingerprint(script_file(script))
 
     return params

@@ -33,6 +33,7 @@ import yaml
 from stepdiff import studies
 from stepdiff.studies.start import sigma_table
 from stepdiff.tables import binomial, cells, markdown, num, places, pm, run_name, sampler_name
+from stepdiff.tables import select as select_run
 
 ROOT = Path(__file__).resolve().parents[1]
 # A marker is a line of its own; the text between a pair is replaced.
@@ -111,13 +112,10 @@ def read(results: Path, name: str) -> pd.DataFrame:
 
 def select(table: pd.DataFrame, where: str, **keys) -> pd.DataFrame:
     """The rows of one run, indexed by metric; a clear error when the run is absent."""
-    rows = table
-    for key, value in keys.items():
-        rows = rows[rows[key] == value]
-    if rows.empty:
-        wanted = ", ".join(f"{k}={v}" for k, v in keys.items())
-        raise SystemExit(f"{where} has no run with {wanted}: is results/ from the current config?")
-    return rows.set_index("metric")
+    try:
+        return select_run(table, **keys)
+    except LookupError as error:
+        raise SystemExit(f"{where} has {error}: is results/ from the current config?") from None
 
 
 def with_floor(run: pd.DataFrame, metric: str) -> str:

@@ -62,6 +62,18 @@ def run_name(sampler: str, grid: str, steps: int) -> str:
     return f"{sampler_name(sampler)}, {grid}, {steps}"
 
 
+def select(table: pd.DataFrame, **keys) -> pd.DataFrame:
+    """The rows of one run of a long table (the columns ``keys`` names equal
+    to their values), indexed by metric; ``LookupError`` naming the run when
+    the table has none."""
+    rows = table
+    for key, value in keys.items():
+        rows = rows[rows[key] == value]
+    if rows.empty:
+        raise LookupError(f"no run with {', '.join(f'{k}={v}' for k, v in keys.items())}")
+    return rows.set_index("metric")
+
+
 def cells(line: str) -> list[str]:
     """The cells of one row of a table that :func:`markdown` wrote."""
     return [cell.strip() for cell in line.strip().strip("|").split("|")]

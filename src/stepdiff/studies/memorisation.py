@@ -167,16 +167,6 @@ def _columns(table) -> list[tuple[str, dict]]:
     return columns + [("fresh data", {"denoiser": "data"})]
 
 
-def _run(table, **keys):
-    """The rows of one run and size, indexed by metric."""
-    rows = table
-    for key, value in keys.items():
-        rows = rows[rows[key] == value]
-    if rows.empty:
-        raise ValueError(f"the study's table has no run with {keys}")
-    return rows.set_index("metric")
-
-
 def result_table(table, key: str) -> str:
     """``fractions``: the memorised fraction of each run by training-set
     size, and where each network's falls through one half (with the sizes
@@ -185,7 +175,7 @@ def result_table(table, key: str) -> str:
     Markdown."""
     import pandas as pd
 
-    from ..tables import binomial, markdown, pm
+    from ..tables import binomial, markdown, pm, select
 
     columns, sizes = _columns(table), sorted(table["size"].unique())
     header = ["N", *(label for label, _ in columns)]
@@ -194,7 +184,7 @@ def result_table(table, key: str) -> str:
         for size in sizes:
             cells = []
             for _, keys in columns:
-                r = _run(table, size=size, **keys)
+                r = select(table, size=size, **keys)
                 cells.append(pm(r.at["energy", "value"], r.at["energy_se", "value"]))
             rows.append([size, *cells])
         return markdown(header, rows)
@@ -203,7 +193,7 @@ def result_table(table, key: str) -> str:
     fractions = {}
     for label, keys in columns:
         for size in sizes:
-            r = _run(table, size=size, **keys)
+            r = select(table, size=size, **keys)
             fractions[label, size] = (r.at["memorised", "value"], int(r["n"].iloc[0]))
     rows = [[size, *(binomial(*fractions[label, size]) for label, _ in columns)] for size in sizes]
     lines = []

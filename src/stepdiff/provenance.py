@@ -61,13 +61,19 @@ def _packages(name: str) -> list[Path]:
     return [p for p in inits if p.exists()]
 
 
-def _imported_names(path: Path, tree=None) -> list[str]:
+@cache  # every rule's fingerprint walks the same modules: parse each once (not to be changed)
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text())
+
+
+@cache
+def _imported_names(path: Path) -> tuple[str, ...]:
     """Absolute dotted names of every import in a file."""
     names = []
-    for node in ast.walk(tree or ast.parse(path.read_text())):
+    for node in ast.walk(_tree(path)):
         if isinstance(node, ast.Import | ast.ImportFrom):
             names += _absolute(node, path)
-    return names
+    return tuple(names)
 
 
 @cache
@@ -93,6 +99,7 @@ def reach(path: Path) -> tuple[frozenset[Path], frozenset[str]]:
     return frozenset(modules), frozenset(third_party)
 
 
+@cache
 def function_reach(path: Path, function) -> frozenset[Path]:
     """The stepdiff modules that one function of a module runs (or several:
     a tuple of names, those the module defines): those whose imported names
@@ -101,7 +108,7 @@ def function_reach(path: Path, function) -> frozenset[Path]:
     module (and the module's optional hooks); what the module's other
     functions import is not its code."""
     path = Path(path).resolve()
-    tree = ast.parse(path.read_text())
+    tree = _tree(path)
     imported: dict[str, str] = {}  # a module-level name -> the dotted name it was imported as
     for node in tree.body:
         if isinstance(node, ast.ImportFrom):

@@ -25,8 +25,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.spatial.distance import cdist
 
 from . import sampling
 from .data import GaussianMixture
@@ -160,7 +158,12 @@ def w2_1d(x, y) -> float:
 
 def optimal_pairing(x, y) -> np.ndarray:
     """The permutation ``p`` minimising ``sum_i |x_i - y_(p_i)|^2``: the exact
-    assignment (Hungarian-type solver, O(n^3): batches of thousands)."""
+    assignment (Hungarian-type solver, O(n^3): batches of thousands). scipy is
+    imported here: the workflow reads this module (through the study's
+    checks) every time it builds the DAG, where scipy.optimize costs 0.4 s."""
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial.distance import cdist
+
     x, y = np.atleast_2d(x), np.atleast_2d(y)
     if len(x) != len(y):
         raise ValueError(f"equal sizes needed, got {len(x)} and {len(y)}")

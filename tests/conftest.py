@@ -172,6 +172,24 @@ def finished_run(tmp_path_factory):
     return workdir, Path(config)
 
 
+@pytest.fixture(scope="session")
+def tiny_network(tmp_path_factory):
+    """The test config's shared roll network (``networks.tinyroll``), trained
+    once for the suite as the workflow trains it (a tiny recipe: 60 steps),
+    and saved: (its training task, the model file)."""
+    torch = pytest.importorskip("torch")
+    from stepdiff import learn
+    from stepdiff.jobs.train_network import shared_training
+
+    torch.set_num_threads(1)
+    spec = load_test_config()["networks"]["tinyroll"]
+    task = shared_training(spec, "tinyroll")
+    model, _, _ = learn.fit(task, log=lambda *_: None)
+    path = tmp_path_factory.mktemp("network") / "denoiser.npz"
+    learn.save(model, path, spec)
+    return task, path
+
+
 def grid_times(steps, kind="uniform", t_min=1e-4):
     """A grid's times as an array (``grids.times`` returns a list: it is pure Python)."""
     from stepdiff.grids import times

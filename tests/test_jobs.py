@@ -29,17 +29,10 @@ EXPERIMENTS = validated(load_test_config())["experiments"]
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    torch = pytest.importorskip("torch")
-    from stepdiff import learn
-
-    torch.set_num_threads(1)
-    exp = EXPERIMENTS["roll"]
-    x0 = make_data.run(job_params("make_data", exp), "roll")["train"]
-    model, _, _ = learn.fit(training(job_params("train", exp), "roll", x0), log=lambda *_: None)
-    path = tmp_path_factory.mktemp("model") / "denoiser.npz"
-    learn.save(model, path, {})
-    return path
+def model_file(tiny_network):
+    """The roll experiment's network: the test config's shared one."""
+    assert EXPERIMENTS["roll"]["network"] == "tinyroll"
+    return tiny_network[1]
 
 
 def run_job(job, exp, name, model_file):

@@ -10,7 +10,6 @@ import pytest
 from conftest import load_test_config
 
 from stepdiff import config, data, network, process
-from stepdiff.jobs.train_network import shared_training
 from stepdiff.registry import ConfigError
 
 ROLL = data.SwissRoll(scale=0.07)
@@ -37,55 +36,34 @@ def test_the_exact_denoiser_is_one_function_of_the_level(proc):
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    """A tiny network trained as a shared one: levels [0.01, 10] of the roll."""
-    torch = pytest.importorskip("torch")
-    from stepdiff import learn
-
-    torch.set_num_threads(1)
-    spec = {
-        "data": {"kind": "swiss_roll", "n": 2000, "noise": 0.0, "scale": 0.07},
-        "seed": 0,
-        "levels": [0.01, 10.0],
-        "model": {
-            "hidden": 16,
-            "layers": 2,
-            "n_freqs": 2,
-            "octaves": 1,
-            "steps": 30,
-            "batch_size": 64,
-            "lr": 3e-3,
-        },
-    }
-    task = shared_training(spec, "tiny")
-    model, _, _ = learn.fit(task, log=lambda *_: None)
-    path = tmp_path_factory.mktemp("net") / "denoiser.npz"
-    learn.save(model, path, spec)
+def shared(tiny_network):
+    """The suite's tiny shared network: levels [0.01, 100] of the roll."""
+    task, path = tiny_network
     return task, network.load(path)
 
 
 def test_a_shared_network_trains_over_its_levels(shared):
     task, net = shared
-    assert task.process.describe() == process.Diffusion(10.0).describe()
-    assert task.recipe["t_min"] == pytest.approx((0.01 / 10.0) ** 2)  # level 0.01 at sigma 10
+    assert task.process.describe() == process.Diffusion(100.0).describe()
+    assert task.recipe["t_min"] == pytest.approx((0.01 / 100.0) ** 2)  # level 0.01 at sigma 100
     assert task.x0.shape == (2000, 2)
-    assert net.level_max == pytest.approx(10.0)
+    assert net.level_max == pytest.approx(100.0)
 
 
 @pytest.mark.parametrize("user", [FLOW, process.Diffusion(1.0), process.Diffusion(3.0)])
 def test_a_shared_network_serves_any_process_through_the_levels(shared, user):
     """The network serving ``user`` at t equals the network under its own
     diffusion at the same level s, on y = x / alpha_t: in float32, to its
-    rounding; above its largest level (s > 10, the flow near t = 1) both hold
+    rounding; above its largest level (s > 100, the flow near t = 1) both hold
     the noise embedding there."""
     _, net = shared
     served = net.serving(user)
-    own = net.process  # the diffusion at sigma = 10
+    own = net.process  # the diffusion at sigma = 100
     rng = np.random.default_rng(1)
-    for t in (0.001, 0.1, 0.5, 0.95):
+    for t in (0.001, 0.1, 0.5, 0.95, 0.995):
         alpha, s = level_of(user, t)
         x = alpha * ROLL.sample(200, rng) + alpha * s * rng.standard_normal((200, 2))
-        t_own = float(own.t_of_level(s))  # above 1 where s > 10: path() still gives level s
+        t_own = float(own.t_of_level(s))  # above 1 where s > 100: path() still gives level s
         np.testing.assert_allclose(served(x, t), net(x / alpha, t_own), rtol=1e-4, atol=1e-5 * (1 + s))
     assert net.serving(own) is net  # its own process: itself, bit for bit
 

@@ -212,7 +212,7 @@ def random_config(seed: int) -> dict:
 
 
 SCHEMA = REPO / "config" / "schema.yaml"
-SEEDS = range(6, 11)  # a window whose configs cover the space (test_the_generator_covers_the_space)
+SEEDS = range(7, 11)  # a window whose configs cover the space (test_the_generator_covers_the_space)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

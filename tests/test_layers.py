@@ -2,6 +2,8 @@
 importing (at module level or inside a function) only from tiers below.
 Every study module (``studies/*``) sits in one tier: a new study is not listed."""
 
+import subprocess
+import sys
 from fnmatch import fnmatch
 
 from stepdiff.provenance import PACKAGE, _imported_names, _module_file
@@ -41,3 +43,32 @@ def test_every_module_has_a_tier_and_imports_only_from_tiers_below():
                 continue
             other = target.relative_to(PACKAGE).with_suffix("").as_posix()
             assert tier_of(other) < level, f"{name} (tier {level}) imports {other} (tier {tier_of(other)})"
+
+
+# What reading the Snakefile costs: every Snakemake process reads it (a dry run,
+# each Slurm job's own two), so what it imports must start fast.
+SNAKEFILE_IMPORTS = """
+import sys, yaml
+from snakemake.utils import validate
+from stepdiff import config, provenance, registry, studies
+for section in studies.SECTIONS:
+    studies.module(section)
+for path in sys.argv[2:]:
+    cfg = yaml.safe_load(open(path))
+    validate(cfg, sys.argv[1])  # fills in the schema's defaults, as the Snakefile does
+    config.check_config(cfg)
+heavy = ("torch", "matplotlib", "sklearn", "pandas", "scipy")
+print(" ".join(sorted({m.split(".")[0] for m in sys.modules} & set(heavy))))
+"""
+
+
+def test_reading_the_workflow_imports_no_heavy_library():
+    """The modules the Snakefile imports, every study module (its checks) and
+    the config check of the repo's and the test's configs load none of torch,
+    matplotlib, scikit-learn, pandas or scipy (scipy.optimize alone took 0.4 s):
+    those belong inside the functions that jobs run."""
+    repo = PACKAGE.parents[1]
+    configs = [repo / "config/schema.yaml", repo / "config/config.yaml", repo / ".test/config/config.yaml"]
+    out = subprocess.run([sys.executable, "-c", SNAKEFILE_IMPORTS, *configs], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == []

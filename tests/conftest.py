@@ -173,6 +173,14 @@ def finished_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def finished_report(finished_run):
+    """The finished run's report.html, built once for the suite."""
+    workdir, config = finished_run
+    snakemake(workdir, "--report", "report.html", config=config)
+    return workdir / "report.html"
+
+
+@pytest.fixture(scope="session")
 def tiny_network(tmp_path_factory):
     """The test config's shared roll network (``networks.tinyroll``), trained
     once for the suite as the workflow trains it (a tiny recipe: 60 steps),

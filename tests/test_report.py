@@ -26,7 +26,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from conftest import load_test_config, snakemake
+from conftest import load_test_config
 from PIL import Image
 
 from stepdiff import captions, studies
@@ -202,21 +202,11 @@ class DevTools:
             self._log.close()
 
 
-@pytest.fixture(scope="module")
-def report(finished_run):
-    """The finished run's report.html: test_workflow's if it made one, else built here."""
-    workdir, config = finished_run
-    path = workdir / "report.html"
-    if not path.exists():
-        snakemake(workdir, "--report", "report.html", config=config)
-    return path
-
-
 # Skipped before the shared run starts; CI (CI=true, where `make test` installs it) fails instead.
 # (Marks on this test only: the captions' rendering test below needs neither Chromium nor a run.)
 @pytest.mark.workflow
 @pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI") != "true", reason=MISSING)
-def test_every_figure_shows_with_a_caption_free_of_raw_maths(finished_run, report, tmp_path):
+def test_every_figure_shows_with_a_caption_free_of_raw_maths(finished_run, finished_report, tmp_path):
     assert CHROMIUM, f"{MISSING} (CI=true: `make test` installs it, so the report test must run)"
     workdir, _ = finished_run
     expected = {f"results/figures/{p.name}": p for p in (workdir / "results" / "figures").glob("*.jpg")}
@@ -225,7 +215,7 @@ def test_every_figure_shows_with_a_caption_free_of_raw_maths(finished_run, repor
     profile.mkdir()
     browser = DevTools(CHROMIUM, profile)
     try:
-        session = browser.open(report.as_uri())
+        session = browser.open(finished_report.as_uri())
         shown = browser.evaluate(session, f"({WALK})()")
         png = base64.b64decode(browser.call("Page.captureScreenshot", session, format="png")["data"])
     finally:

@@ -90,3 +90,16 @@ def test_flow_posterior_of_point_masses_matches_math_md(t):
     np.testing.assert_allclose(got, pi @ a, rtol=1e-12, atol=1e-12)
     if t == 1:
         np.testing.assert_allclose(got, np.broadcast_to(w @ a, x.shape), rtol=1e-12)
+
+
+def test_a_1d_mixtures_cdf_is_its_components_and_its_point_masses_are_steps():
+    """Against scipy's normal CDF, component by component; point masses (std 0)
+    jump by their weight at their point, right-continuous; only 1-D laws."""
+    mix = data.GaussianMixture(means=[[-1.0], [2.0]], stds=[0.5, 1.5], weights=[0.25, 0.75])
+    x = np.linspace(-4, 6, 101)
+    expected = 0.25 * stats.norm.cdf(x, -1, 0.5) + 0.75 * stats.norm.cdf(x, 2, 1.5)
+    np.testing.assert_allclose(mix.cdf(x), expected, atol=1e-15)
+    points = data.GaussianMixture(means=[[0.0], [1.0]], stds=0.0, weights=[0.4, 0.6])
+    np.testing.assert_array_equal(points.cdf([-1e-12, 0.0, 0.5, 1.0 - 1e-12, 1.0]), [0, 0.4, 0.4, 0.4, 1.0])
+    with pytest.raises(ValueError, match="1-D"):
+        data.GaussianMixture(means=[[0.0, 0.0]], stds=1.0, weights=[1.0]).cdf(0.0)

@@ -202,7 +202,8 @@ LIBRARY_EDITS = {
     # start study's networks draw their own data), nor the tables
     "curve.py": EVERY_RULE - {"train", "metrics_table"},
     "data.py": EVERY_RULE - {"train", "metrics_table"},
-    "metrics.py": SAMPLING | FIGURES | {"noise_floor"} | GUIDED,
+    # the experiments' figures draw the data's law (data.py), not its scores; study figures score
+    "metrics.py": SAMPLING | {"noise_floor", "study_figure"} | GUIDED,
     "process.py": TRAINING | SAMPLING | {"network_error"} | GUIDED,  # figures draw from tables and arrays
     # the few-step study's training runs its teacher's sampler: its students learn that map
     "grids.py": SAMPLING | FIGURES | ANIMATION | {"study_train"},

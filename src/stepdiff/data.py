@@ -44,6 +44,19 @@ class GaussianMixture:
         noise = rng.standard_normal((n, self.dim))
         return self.means[comp] + self.stds[comp, None] * noise
 
+    def cdf(self, x) -> np.ndarray:
+        """The CDF of a 1-D mixture at ``x`` (any shape); point masses (std 0)
+        give steps, right-continuous. scipy is imported here: figures and
+        scores of 1-D runs alone need it."""
+        from scipy.special import ndtr
+
+        if self.dim != 1:
+            raise ValueError(f"cdf: a 1-D law needed, this one is {self.dim}-D")
+        a, s = self.means[:, 0], self.stds
+        x = np.asarray(x, dtype=float)[..., None]
+        z = np.where(s > 0, (x - a) / np.where(s > 0, s, 1), np.where(x >= a, np.inf, -np.inf))
+        return (self.weights * ndtr(z)).sum(-1)
+
     def posterior_mean(self, x: np.ndarray, sigma_t: float, alpha_t: float = 1.0) -> np.ndarray:
         """``E[x0 | alpha_t x0 + sigma_t * eps = x]`` for a batch ``x`` of shape (n, d).
 

@@ -13,7 +13,6 @@ import pandas as pd  # noqa: E402
 import scipy  # noqa: E402  scipy.stats (0.4 s to import) loads on first use: the 1-D histograms
 
 from .io import atomic  # noqa: E402
-from .metrics import mixture_cdf  # noqa: E402
 from .registry import SAMPLERS, parse_label, run_of  # noqa: E402
 
 
@@ -45,7 +44,7 @@ def histogram_figure(dist, table, samples, name):
     for ax, (path, x) in zip(axes[0], samples.items()):
         label, steps = run_of(path)
         grid = np.linspace(x.min() - 0.5, x.max() + 0.5, 400)
-        data_pdf = np.gradient(mixture_cdf(dist)(grid), grid)
+        data_pdf = np.gradient(dist.cdf(grid), grid)
         ax.hist(x[:, 0], bins=120, density=True, alpha=0.5, label=f"{len(x)} samples")
         ax.plot(grid, data_pdf, "k", lw=1.5, label="data density")
         law = _exact_law(table, label, steps)

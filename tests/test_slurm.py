@@ -27,9 +27,11 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / ".test" / "config" / "config.yaml"
 # The test config's experiments that run here: one analytic (every job a numpy one), one with a
 # network of its own (train) and one with a shared network (train_network), each with the one
-# sampler entry named here (a step sweep: a steps figure). The rest adds jobs, not properties:
-# each Slurm job costs seconds on a 2-core machine (its own Snakemake reads the workflow).
+# sampler entry named here; roll keeps its step sweep (a steps figure), the others run its first
+# step count. The rest adds jobs, not properties: each Slurm job costs seconds on a 2-core
+# machine (two Snakemake processes of its own read the workflow).
 EXPERIMENTS = {"gauss": "ddim", "ring": "euler", "roll": "ddim"}
+SWEEP = "roll"
 PROFILE = REPO / "profiles" / "slurm"
 CLUSTER_SH = REPO / "tests" / "slurm" / "cluster.sh"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
@@ -45,6 +47,8 @@ def subset_config(path):
             s for s in exp["samplers"] if s.keys() == {"name", "steps"} and s["name"] == EXPERIMENTS[name]
         ]
         assert len(exp["samplers"]) == 1, (name, exp["samplers"])
+        if name != SWEEP:  # each step count draws from its own seeds: the sweep's first run
+            exp["samplers"][0]["steps"] = exp["samplers"][0]["steps"][0]
     networks = {e["network"]: full["networks"][e["network"]] for e in experiments.values() if "network" in e}
     path.write_text(yaml.safe_dump({"networks": networks, "experiments": experiments}, sort_keys=False))
     return path
@@ -227,7 +231,7 @@ def test_slurm_run_matches_local_run(slurm_cluster, finished_run, tmp_path):
         if f.endswith((".npy", ".npz")) and f.split("/")[0] in ("runs", "data", "reference")
     ]
     assert any(f.split("/")[:2] == ["runs", name] for f in arrays for name in learned)
-    for f, key in [(name, key) for name in arrays for key in arrays_in(local_dir / "results" / name)]:
+    for f, key in [(name, key) for name in arrays for key in arrays_in(slurm_dir / "results" / name)]:
         a, b = arrays_in(slurm_dir / "results" / f)[key], arrays_in(local_dir / "results" / f)[key]
         # Exact also for the learned experiments' samples (torch): both runs
         # give torch the same number of threads (the rules' threads, which

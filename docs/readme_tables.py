@@ -87,8 +87,7 @@ def measured_cost() -> dict:
 
 def cost(results: Path) -> str:
     """Each cold run's wall and CPU time (the README's headline), and the CPU
-    of each rule's jobs (from their benchmark files: a job's start-up is
-    mostly missing there)."""
+    of each rule's jobs (each job's own log: ``benchmarks/run.py``)."""
     cost = measured_cost()
     runs = markdown(
         ["run", "wall (s)", "CPU (s)", "jobs"],

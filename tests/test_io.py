@@ -1,5 +1,10 @@
 """Outputs appear whole or not at all."""
 
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -77,3 +82,22 @@ def test_a_figure_that_fails_to_save_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         plots.save(fig, str(tmp_path / "exp0.jpg"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_jobs_log_ends_with_its_cpu_time_which_the_benchmark_reads(tmp_path):
+    """``log_to``'s last line is the process's CPU time, imports and every
+    thread included: at least what the job burned. benchmarks/run.py sums it
+    per rule, and refuses a log without it (a job that did not finish) rather
+    than count it as nothing."""
+    log = tmp_path / "job.log"
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3:\n    pass\n"
+    code = f"from stepdiff.io import log_to\nlog_to({str(log)!r}).info('working')\n{burn}"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    spec = importlib.util.spec_from_file_location("bench", Path(__file__).parents[1] / "benchmarks/run.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert log.read_text().splitlines()[0].endswith("working")
+    assert 0.3 <= bench.job_cpu(log) < 60
+    log.write_text("2026-12-07 10:00:00,000 INFO step 1/10\n")
+    with pytest.raises(ValueError, match="no 'job CPU-s:' line"):
+        bench.job_cpu(log)

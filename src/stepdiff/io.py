@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import csv
 import logging
 import os
@@ -11,15 +12,28 @@ from typing import NamedTuple
 
 import numpy as np
 
+CPU_LINE = "job CPU-s:"  # the last line of a job's log; benchmarks/run.py reads it
+
 
 def log_to(path: str) -> logging.Logger:
-    """Send this job's log messages and any traceback to the rule's log file."""
+    """Send this job's log messages and any traceback to the rule's log file,
+    and, as the process exits, its CPU time: user and system, every thread,
+    imports included. Snakemake's benchmark samples a job's CPU every second,
+    then every 30 s, and keeps the last sample: it misses up to 30 s of a
+    long job."""
     handle = open(path, "w", buffering=1)
     sys.stderr = handle
     logging.basicConfig(
         stream=handle, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
     )
-    return logging.getLogger("stepdiff")
+    log = logging.getLogger("stepdiff")
+    atexit.register(_log_cpu, log)
+    return log
+
+
+def _log_cpu(log):
+    t = os.times()
+    log.info("%s %.2f", CPU_LINE, t.user + t.system + t.children_user + t.children_system)
 
 
 @contextmanager

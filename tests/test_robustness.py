@@ -84,7 +84,8 @@ def test_the_card_commands_need_no_cores_flag(tmp_path):
 
 # Loaded by every Python process of an interrupted run (through PYTHONPATH):
 # in the train job alone, the first message it logs (training's first step)
-# waits while the gate file exists, after marking the job as held. The signal
+# waits while the gate file exists (the first alone: after a Ctrl-C the job
+# still logs its CPU time as it exits), after marking the job as held. The signal
 # then lands mid-training by construction, however loaded the machine; the
 # gate is opened only once that run is over, so a held job never trains on.
 GATE_HOOK = """\
@@ -93,8 +94,11 @@ import logging, os, sys
 _gate = os.environ.get("STEPDIFF_TEST_GATE")
 if _gate and sys.argv[0].endswith((".train.py", ".train_network.py")):  # a training job's script
 
+    _held = []
+
     def _hold(record):
-        if os.path.exists(_gate):
+        if os.path.exists(_gate) and not _held:  # the first message alone (not the exit's CPU line)
+            _held.append(True)
             import time
 
             open(_gate + ".held", "w").close()

@@ -60,7 +60,7 @@ def job_cpu(log: Path) -> float:
     """A job's CPU seconds, from the last line of its log (``io.log_to``)."""
     last = log.read_text().rstrip().rsplit("\n", 1)[-1]
     if CPU_LINE not in last:
-        raise ValueError(f"{log}: no '{CPU_LINE}' line at its end (a job that did not finish?)")
+        raise ValueError(f"{log}: no '{CPU_LINE}' line at its end (a job killed before it could exit?)")
     return float(last.split(CPU_LINE)[1])
 
 
@@ -107,14 +107,13 @@ def main():
     parser.add_argument("--runs", type=int, default=1, help="cold runs of the target")
     parser.add_argument("--record", help="also write the measurement to this JSON file")
     args = parser.parse_args()
-    calibration, calibration_cpu, _ = cold_run(["results/data/exp1/train.npy"], 1)
+    cal, cal_cpu, _ = cold_run(["results/data/exp1/train.npy"], 1)
     runs, first = [], None
     for _ in range(args.runs):
         wall, cpu, workdir = cold_run(TARGETS[args.target], args.cores)
         rules = per_rule(workdir)
         first = rules if first is None else first
         runs.append({"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "jobs": int(rules["jobs"].sum())})
-        cal, cal_cpu = calibration, calibration_cpu
         print(f"target: {args.target} (cold, --cores {args.cores}) in {workdir}")
         print(f"wall time: {wall:7.1f} s  = {wall / cal:5.1f} x calibration ({cal:.1f} s)")
         print(f"CPU time:  {cpu:7.1f} s  = {cpu / cal_cpu:5.1f} x calibration ({cal_cpu:.1f} s)")

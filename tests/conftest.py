@@ -1,5 +1,6 @@
 """Helpers to run the real snakemake on a config in a temporary folder."""
 
+import fcntl
 import inspect
 import os
 import re
@@ -153,14 +154,30 @@ if _out and os.path.join(".snakemake", "scripts") in sys.argv[0]:
 """.replace("{recorder}", inspect.getsource(Recorder).replace("class Recorder", "class _Recorder"))
 
 
-@pytest.fixture(scope="session")
-def finished_run(tmp_path_factory):
-    """The small test config, run once to completion with 2 cores, every job's
-    params recorded as it reads them (``RECORD_HOOK``, into ``params-records``:
-    tests/test_jobs.py checks them; the test config sets every key each
-    section's schema allows, so that a key read but left out of the params
-    cannot hide as unset)."""
-    workdir = tmp_path_factory.mktemp("run")
+def built_once(tmp_path_factory, name, build):
+    """A folder that ``build(folder)`` fills once for the whole test session.
+
+    Under pytest-xdist each worker is a process with its own session fixtures;
+    this makes them share one build: the first worker to ask builds it under a
+    file lock in the workers' common temporary folder, the others wait for it
+    and reuse it. Without workers it is a plain temporary folder."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    folder = tmp_path_factory.getbasetemp().parent / name
+    with open(f"{folder}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        done = folder / ".built"
+        if not done.exists():  # not yet built, or a worker failed building it
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
+def _finished_run(workdir):
     config = shutil.copy(TEST_CONFIG, workdir / "config.yaml")
     hook, records = workdir / "params-hook", workdir / "params-records"
     hook.mkdir()
@@ -169,15 +186,29 @@ def finished_run(tmp_path_factory):
     path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PYTHONPATH": path, "STEPDIFF_RECORD_PARAMS": str(records)}
     snakemake(workdir, "--cores", "2", config=config, env=env)
-    return workdir, Path(config)
 
 
 @pytest.fixture(scope="session")
-def finished_report(finished_run):
+def finished_run(tmp_path_factory):
+    """The small test config, run once to completion with 2 cores, every job's
+    params recorded as it reads them (``RECORD_HOOK``, into ``params-records``:
+    tests/test_jobs.py checks them; the test config sets every key each
+    section's schema allows, so that a key read but left out of the params
+    cannot hide as unset). One run for the whole session (``built_once``);
+    tests read it and copy it, never change it."""
+    workdir = built_once(tmp_path_factory, "finished-run", _finished_run)
+    return workdir, workdir / "config.yaml"
+
+
+@pytest.fixture(scope="session")
+def finished_report(finished_run, tmp_path_factory):
     """The finished run's report.html, built once for the suite."""
     workdir, config = finished_run
-    snakemake(workdir, "--report", "report.html", config=config)
-    return workdir / "report.html"
+
+    def build(folder):
+        snakemake(workdir, "--report", str(folder / "report.html"), config=config)
+
+    return built_once(tmp_path_factory, "finished-report", build) / "report.html"
 
 
 @pytest.fixture(scope="session")
@@ -189,13 +220,15 @@ def tiny_network(tmp_path_factory):
     from stepdiff import learn
     from stepdiff.jobs.train_network import shared_training
 
-    torch.set_num_threads(1)
     spec = load_test_config()["networks"]["tinyroll"]
     task = shared_training(spec, "tinyroll")
-    model, _, _ = learn.fit(task, log=lambda *_: None)
-    path = tmp_path_factory.mktemp("network") / "denoiser.npz"
-    learn.save(model, path, spec)
-    return task, path
+
+    def build(folder):
+        torch.set_num_threads(1)
+        model, _, _ = learn.fit(task, log=lambda *_: None)
+        learn.save(model, folder / "denoiser.npz", spec)
+
+    return task, built_once(tmp_path_factory, "tiny-network", build) / "denoiser.npz"
 
 
 def grid_times(steps, kind="uniform", t_min=1e-4):
@@ -203,3 +236,22 @@ def grid_times(steps, kind="uniform", t_min=1e-4):
     from stepdiff.grids import times
 
     return np.array(times(steps, kind, t_min))
+
+
+def _order(item):
+    if item.get_closest_marker("slurm"):
+        return 0
+    if "finished_run" in item.fixturenames:
+        return 2
+    return 1 if item.get_closest_marker("workflow") else 3
+
+
+def pytest_collection_modifyitems(items):
+    """The longest first: the Slurm test, the other runs of the workflow, the
+    finished run's tests, then the rest. ``make test`` runs the files on
+    pytest-xdist's workers in this order, one file to a worker at a time, so
+    that no long file is left for the end: one worker starts the Slurm run,
+    which waits on the cluster most of its two minutes, while another runs the
+    random configs, and the first to reach a test of the finished run builds
+    it (``built_once``)."""
+    items.sort(key=_order)

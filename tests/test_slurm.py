@@ -160,13 +160,15 @@ def _subset(files, names):
 
 
 @pytest.mark.slurm
-def test_slurm_run_matches_local_run(slurm_cluster, finished_run, tmp_path):
+def test_slurm_run_matches_local_run(slurm_cluster, request, tmp_path):
     """The local run is the suite's own run of the whole test config
     (``finished_run``): an experiment's results depend on its own section
-    only, so the Slurm run of three of them must reproduce its files for them."""
+    only, so the Slurm run of three of them must reproduce its files for them.
+    (The local run is asked for once the Slurm run is over: under pytest-xdist
+    another worker builds it meanwhile, while this one waits on the cluster.)"""
     env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
     slurm_env = {**env, "SLURM_CONF": str(slurm_cluster)}
-    slurm_dir, (local_dir, _) = tmp_path / "slurm", finished_run
+    slurm_dir = tmp_path / "slurm"
     config = subset_config(tmp_path / "config.yaml")
     slurm_args = [
         "--configfile",
@@ -184,6 +186,7 @@ def test_slurm_run_matches_local_run(slurm_cluster, finished_run, tmp_path):
     planned = planned_jobs(snakemake(tmp_path / "planned", "-n", "--cores", "2", config=config))
     slurm_out, slurm_seconds = _run(slurm_dir, slurm_args, slurm_env, RUN_TIMEOUT)
     print(f"slurm run {slurm_seconds:.0f} s")
+    local_dir, _ = request.getfixturevalue("finished_run")
 
     # Slurm ran every job: one sbatch per job a local run plans, each with its
     # Slurm log, and the cluster lists all of them as COMPLETED.

@@ -31,8 +31,10 @@ lint: $(STAMP)
 	$(BIN)/snakefmt --check .
 	$(BIN)/snakemake --lint
 
+# pytest on one worker a core (pytest-xdist), a test file to a worker at a time, in
+# the order tests/conftest.py gives (the longest first).
 test: $(STAMP) lint slurm-deps report-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 # The Slurm test needs Debian's slurm-wlm. CI (CI=true, root) installs it when
 # missing; elsewhere the test is skipped with a message saying what to install.

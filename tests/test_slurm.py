@@ -25,12 +25,13 @@ from stepdiff.config import is_learned
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / ".test" / "config" / "config.yaml"
-# The test config's experiments that run here: one analytic (every job a numpy one), one with a
-# network of its own (train) and one with a shared network (train_network), each with the one
-# sampler entry named here; roll keeps its step sweep (a steps figure), the others run its first
-# step count. The rest adds jobs, not properties: each Slurm job costs seconds on a 2-core
-# machine (two Snakemake processes of its own read the workflow).
-EXPERIMENTS = {"gauss": "ddim", "ring": "euler", "roll": "ddim"}
+# The test config's experiments that run here: one analytic (every job a numpy one) and one
+# that samples a shared network (train_network: torch), each with the one sampler entry named
+# here; roll keeps its step sweep (a steps figure), gauss runs its first step count. The rest
+# adds jobs, not properties: each Slurm job costs seconds on a 2-core machine (two Snakemake
+# processes of its own read the workflow). An experiment with a network of its own (`train`,
+# the same resources and script shape as `train_network`) added six jobs, 22 in all.
+EXPERIMENTS = {"gauss": "ddim", "roll": "ddim"}
 SWEEP = "roll"
 PROFILE = REPO / "profiles" / "slurm"
 CLUSTER_SH = REPO / "tests" / "slurm" / "cluster.sh"

@@ -5,10 +5,10 @@ Usage: python benchmarks/run.py [all|exp3|exp4] [--cores N] [--runs K] [--record
 The target is built from scratch in a temporary folder with the repo's
 config. CPU time is what the run's processes used (user + sys of Snakemake
 and every job, from the operating system); the per-rule split comes from each
-job's own CPU time, the last line of its log. Machines here are shared and noisy, so times are
-also given as a ratio to a calibration run made in the same session: one
-cheap job (make_data of exp1) run cold the same way, which is mostly the
-start-up of Python and Snakemake.
+job's own CPU time, the last line of its log. Machines here are shared and
+noisy, so times are also given as a ratio to a calibration run made in the
+same session: one cheap job (make_data of exp1) run cold the same way,
+which is mostly the start-up of Python and Snakemake.
 
 ``--record FILE`` also writes the measurement as JSON (``make bench``
 writes ``benchmarks/cost.json``, from which ``make docs`` prints the

@@ -164,7 +164,7 @@ def _subset(files, names):
 def test_slurm_run_matches_local_run(slurm_cluster, request, tmp_path):
     """The local run is the suite's own run of the whole test config
     (``finished_run``): an experiment's results depend on its own section
-    only, so the Slurm run of three of them must reproduce its files for them.
+    only, so the Slurm run of two of them must reproduce its files for them.
     (The local run is asked for once the Slurm run is over: under pytest-xdist
     another worker builds it meanwhile, while this one waits on the cluster.)"""
     env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
@@ -235,16 +235,18 @@ def test_slurm_run_matches_local_run(slurm_cluster, request, tmp_path):
         if f.endswith((".npy", ".npz")) and f.split("/")[0] in ("runs", "data", "reference")
     ]
     assert any(f.split("/")[:2] == ["runs", name] for f in arrays for name in learned)
-    for f, key in [(name, key) for name in arrays for key in arrays_in(slurm_dir / "results" / name)]:
-        a, b = arrays_in(slurm_dir / "results" / f)[key], arrays_in(local_dir / "results" / f)[key]
-        # Exact also for the learned experiments' samples (torch): both runs
-        # give torch the same number of threads (the rules' threads, which
-        # --cores 2 and the Slurm jobs' CPUs both grant), and the results came
-        # out bit-identical in every run so far. Should a torch update break
-        # that, float32 rounding is the tolerance to allow (rtol=1e-5), no more.
-        assert a.dtype == b.dtype and a.shape == b.shape, (f, key)
-        learned_run = f.split("/")[1] in learned
-        assert np.array_equal(a, b), (
-            f"{f} {key}{' (learned denoiser)' if learned_run else ''} differs between the Slurm and the "
-            f"local run: max |diff| = {np.max(np.abs(a - b))}"
-        )
+    for f in arrays:  # each file read once a side (a sweep's .npz holds a run per key)
+        ours, theirs = arrays_in(slurm_dir / "results" / f), arrays_in(local_dir / "results" / f)
+        for key, a in ours.items():
+            b = theirs[key]
+            # Exact also for the learned experiments' samples (torch): both runs
+            # give torch the same number of threads (the rules' threads, which
+            # --cores 2 and the Slurm jobs' CPUs both grant), and the results came
+            # out bit-identical in every run so far. Should a torch update break
+            # that, float32 rounding is the tolerance to allow (rtol=1e-5), no more.
+            assert a.dtype == b.dtype and a.shape == b.shape, (f, key)
+            learned_run = f.split("/")[1] in learned
+            assert np.array_equal(a, b), (
+                f"{f} {key}{' (learned denoiser)' if learned_run else ''} differs between the Slurm and the "
+                f"local run: max |diff| = {np.max(np.abs(a - b))}"
+            )

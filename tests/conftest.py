@@ -9,6 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+# One pytest-xdist worker a core (make test), and each worker's numpy (BLAS) and torch
+# threads set to its share of the cores, as Snakemake sets a job's to its `threads:`.
+# Left at their default (every core), two workers' BLAS threads spin against each other
+# on two cores: test_curve's quadratures took twice the CPU. Set before numpy's import.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _SHARE = str(max(1, os.cpu_count() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, _SHARE)
+
 import numpy as np
 import pytest
 import yaml

@@ -21,9 +21,11 @@ def brute_force(dist, x, sigma_t, alpha=1.0, n=BRUTE_ANGLES):
     points = curve.point(u)
     var = sigma_t**2 + (alpha * dist.noise_std) ** 2
     shrink = alpha * dist.noise_std**2 / var
+    scaled = alpha * points
     out = []
     for row in x:
-        logw = -((row - alpha * points) ** 2).sum(1) / (2 * var)
+        d = row - scaled  # the plane's two coordinates summed by hand: .sum(1) is 3x slower here
+        logw = -(d[:, 0] ** 2 + d[:, 1] ** 2) / (2 * var)
         w = np.exp(logw - logw.max())
         out.append((1 - alpha * shrink) * (w @ points) / w.sum() + shrink * row)
     return np.array(out)

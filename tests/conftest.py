@@ -14,9 +14,10 @@ from pathlib import Path
 # Left at their default (every core), two workers' BLAS threads spin against each other
 # on two cores: test_curve's quadratures took twice the CPU. Set before numpy's import.
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
-    _SHARE = str(max(1, os.cpu_count() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    _SHARE = str(max(1, _CORES // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))  # the cores -n auto counts
     for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(_var, _SHARE)
+        os.environ[_var] = _SHARE
 
 import numpy as np
 import pytest

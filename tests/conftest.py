@@ -9,19 +9,27 @@ import subprocess
 import sys
 from pathlib import Path
 
-# One pytest-xdist worker a core (make test), and each worker's numpy (BLAS) and torch
-# threads set to its share of the cores, as Snakemake sets a job's to its `threads:`.
-# Left at their default (every core), two workers' BLAS threads spin against each other
-# on two cores: test_curve's quadratures took twice the CPU. Set before numpy's import.
-if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
-    _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    _SHARE = str(max(1, _CORES // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))  # the cores -n auto counts
-    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_var] = _SHARE
 
-import numpy as np
-import pytest
-import yaml
+def worker_threads() -> int | None:
+    """A pytest-xdist worker's share of the cores that ``-n auto`` counts (None
+    outside xdist). Each worker's numpy (BLAS) and torch threads are set to it,
+    as Snakemake sets a job's to its ``threads:``: left at every core, two
+    workers' BLAS threads spin against each other on two cores (test_curve's
+    quadratures took twice the CPU)."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers is None:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores // int(workers))
+
+
+if worker_threads() is not None:  # before numpy's import, which reads them
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = str(worker_threads())
+
+import numpy as np  # noqa: E402  (after the thread settings above)
+import pytest  # noqa: E402
+import yaml  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"

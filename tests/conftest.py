@@ -260,16 +260,17 @@ def _order(item):
     if item.get_closest_marker("slurm"):
         return 0
     if "finished_run" in item.fixturenames:
-        return 2
-    return 1 if item.get_closest_marker("workflow") else 3
+        return 1
+    return 2 if item.get_closest_marker("workflow") else 3
 
 
 def pytest_collection_modifyitems(items):
-    """The longest first: the Slurm test, the other runs of the workflow, the
-    finished run's tests, then the rest. ``make test`` runs the files on
+    """The longest first: the Slurm test, the finished run's tests, the other
+    runs of the workflow, then the rest. ``make test`` runs the files on
     pytest-xdist's workers in this order, one file to a worker at a time, so
     that no long file is left for the end: one worker starts the Slurm run,
-    which waits on the cluster most of its two minutes, while another runs the
-    random configs, and the first to reach a test of the finished run builds
-    it (``built_once``)."""
+    which waits on the cluster most of its two minutes, while another builds
+    the finished run (``built_once``) that the Slurm test compares with once
+    its run is over. (Random configs before the finished run left the Slurm
+    worker to build it after its own run: about a minute longer.)"""
     items.sort(key=_order)

@@ -23,9 +23,10 @@ def worker_threads() -> int | None:
     return max(1, cores // int(workers))
 
 
-if worker_threads() is not None:  # before numpy's import, which reads them
+_SHARE = worker_threads()
+if _SHARE is not None:  # before numpy's import, which reads them
     for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_var] = str(worker_threads())
+        os.environ[_var] = str(_SHARE)
 
 import numpy as np  # noqa: E402  (after the thread settings above)
 import pytest  # noqa: E402
